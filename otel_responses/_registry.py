@@ -65,14 +65,23 @@ REQUEST_MODEL = _span_attr(
     _gen_ai.GEN_AI_REQUEST_MODEL, "string", "Model named in the request.", semconv=True
 )
 REQUEST_STREAM = _span_attr(
-    _gen_ai.GEN_AI_REQUEST_STREAM, "boolean", "Whether the request asked for a stream.", semconv=True
+    _gen_ai.GEN_AI_REQUEST_STREAM,
+    "boolean",
+    "Whether the request asked for a stream.",
+    semconv=True,
 )
 API_TYPE = _span_attr(_openai.OPENAI_API_TYPE, "string", "`responses`.", semconv=True)
 RESPONSE_ID = _span_attr(
-    _gen_ai.GEN_AI_RESPONSE_ID, "string", "`response.id` from the first event carrying it.", semconv=True
+    _gen_ai.GEN_AI_RESPONSE_ID,
+    "string",
+    "`response.id` from the first event carrying it.",
+    semconv=True,
 )
 RESPONSE_MODEL = _span_attr(
-    _gen_ai.GEN_AI_RESPONSE_MODEL, "string", "`response.model` as the server reports it.", semconv=True
+    _gen_ai.GEN_AI_RESPONSE_MODEL,
+    "string",
+    "`response.model` as the server reports it.",
+    semconv=True,
 )
 FINISH_REASONS = _span_attr(
     _gen_ai.GEN_AI_RESPONSE_FINISH_REASONS,
@@ -88,10 +97,16 @@ TIME_TO_FIRST_CHUNK = _span_attr(
     semconv=True,
 )
 INPUT_TOKENS = _span_attr(
-    _gen_ai.GEN_AI_USAGE_INPUT_TOKENS, "int", "`usage.input_tokens` (includes cached).", semconv=True
+    _gen_ai.GEN_AI_USAGE_INPUT_TOKENS,
+    "int",
+    "`usage.input_tokens` (includes cached).",
+    semconv=True,
 )
 OUTPUT_TOKENS = _span_attr(
-    _gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS, "int", "`usage.output_tokens` (includes reasoning).", semconv=True
+    _gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS,
+    "int",
+    "`usage.output_tokens` (includes reasoning).",
+    semconv=True,
 )
 CACHE_READ_TOKENS = _span_attr(
     _gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
@@ -149,7 +164,9 @@ ANOMALY_COUNT = _span_attr(
     "int",
     "Events that were undecodable, late (after the terminal event), repeated, or oversized.",
 )
-REQUEST_ID = _span_attr("otel_responses.request_id", "string", "The `x-request-id` response header.")
+REQUEST_ID = _span_attr(
+    "otel_responses.request_id", "string", "The `x-request-id` response header."
+)
 RL_WINDOW = _span_attr(
     "otel_responses.rate_limit.window",
     "string",
@@ -216,7 +233,9 @@ EVENT_RESPONSE_STATUS = _span_attr(
     "On span events: `response.status` of `response.*` lifecycle events.",
 )
 EVENT_ERROR_CODE = _span_attr(
-    "otel_responses.event.error.code", "string", "On `error`/`response.failed` span events: the code."
+    "otel_responses.event.error.code",
+    "string",
+    "On `error`/`response.failed` span events: the code.",
 )
 EVENT_ERROR_MESSAGE = _span_attr(
     "otel_responses.event.error.message",
@@ -257,7 +276,7 @@ LIFECYCLE_EVENT = _event(
     "`response.queued`, `response.in_progress`, `response.completed`, `response.failed`, "
     "`response.incomplete`, `error`, `*.added`, `*.done`, tool-call phases such as "
     "`response.web_search_call.searching`.",
-    _EVENT_FIELDS + (EVENT_ERROR_CODE, EVENT_ERROR_MESSAGE, EVENT_ERROR_PARAM),
+    (*_EVENT_FIELDS, EVENT_ERROR_CODE, EVENT_ERROR_MESSAGE, EVENT_ERROR_PARAM),
 )
 ANOMALY_EVENT = _event(
     "otel_responses.anomaly",
@@ -268,7 +287,7 @@ ANOMALY_EVENT = _event(
 
 # --- metrics ------------------------------------------------------------------------------------
 _COMMON = (OPERATION_NAME, PROVIDER_NAME, REQUEST_MODEL, SERVER_ADDRESS, SERVER_PORT)
-_ENDED = _COMMON + (RESPONSE_MODEL, ERROR_TYPE)
+_ENDED = (*_COMMON, RESPONSE_MODEL, ERROR_TYPE)
 TOKEN_TYPE = _gen_ai.GEN_AI_TOKEN_TYPE
 OPERATION_DURATION = _metric(
     _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION,
@@ -283,7 +302,7 @@ TOKEN_USAGE = _metric(
     "histogram",
     "{token}",
     "`input` and `output` tokens from `usage`, one point each per stream that reports usage.",
-    _ENDED + (TOKEN_TYPE,),
+    (*_ENDED, TOKEN_TYPE),
     semconv=True,
 )
 TIME_TO_FIRST_CHUNK_METRIC = _metric(
@@ -309,7 +328,7 @@ STREAMS = _metric(
     "counter",
     "{stream}",
     "Ended streams.",
-    _ENDED + (OUTCOME,),
+    (*_ENDED, OUTCOME),
     semconv=False,
 )
 EVENTS = _metric(
@@ -317,7 +336,7 @@ EVENTS = _metric(
     "counter",
     "{event}",
     "SSE events received, by type (added once per stream and type when the stream ends).",
-    _COMMON + (EVENT_TYPE,),
+    (*_COMMON, EVENT_TYPE),
     semconv=False,
 )
 TIME_TO_FIRST_TOKEN_METRIC = _metric(
@@ -333,7 +352,7 @@ RATE_LIMIT_HITS = _metric(
     "counter",
     "{hit}",
     "Streams ended by a rate limit (`rate_limit_exceeded` or HTTP 429).",
-    _COMMON + (RL_WINDOW, ERROR_TYPE),
+    (*_COMMON, RL_WINDOW, ERROR_TYPE),
     semconv=False,
 )
 RATE_LIMIT_RETRY_AFTER = _metric(
@@ -341,7 +360,7 @@ RATE_LIMIT_RETRY_AFTER = _metric(
     "histogram",
     "s",
     "The retry-after of each rate-limit hit that states one.",
-    _COMMON + (RL_WINDOW,),
+    (*_COMMON, RL_WINDOW),
     semconv=False,
 )
 REMAINING_REQUESTS = _metric(
@@ -365,7 +384,7 @@ ANOMALIES = _metric(
     "counter",
     "{event}",
     "Anomalous events (see the `otel_responses.anomaly` span event).",
-    _COMMON + (ANOMALY_KIND,),
+    (*_COMMON, ANOMALY_KIND),
     semconv=False,
 )
 INTERNAL_ERRORS = _metric(
@@ -380,26 +399,40 @@ INTERNAL_ERRORS = _metric(
 # --- log events (structlog) ----------------------------------------------------------------
 _LOG_IDS = ("trace_id", "span_id")
 LOG_START = _log(
-    "otel_responses.stream.start", "debug", "A stream's span opened.", _LOG_IDS + (REQUEST_MODEL,)
+    "otel_responses.stream.start", "debug", "A stream's span opened.", (*_LOG_IDS, REQUEST_MODEL)
 )
 LOG_FIRST_TOKEN = _log(
     "otel_responses.stream.first_token",
     "debug",
     "The first `*.delta` arrived.",
-    _LOG_IDS + (TIME_TO_FIRST_TOKEN,),
+    (*_LOG_IDS, TIME_TO_FIRST_TOKEN),
 )
 LOG_FAILURE = _log(
     "otel_responses.stream.failure",
     "warning",
     "The provider reported an error; carries the code, redacted message and rate-limit facts.",
-    _LOG_IDS + (ERROR_TYPE, EVENT_ERROR_MESSAGE, RL_WINDOW, RL_LIMIT, RL_USED, RL_REQUESTED,
-                RL_RETRY_AFTER),
+    (
+        *_LOG_IDS,
+        ERROR_TYPE,
+        EVENT_ERROR_MESSAGE,
+        RL_WINDOW,
+        RL_LIMIT,
+        RL_USED,
+        RL_REQUESTED,
+        RL_RETRY_AFTER,
+    ),
 )
 LOG_END = _log(
     "otel_responses.stream.end",
     "info",
     "A stream's span ended.",
-    _LOG_IDS + (OUTCOME, ERROR_TYPE, "duration_s", EVENT_COUNT),
+    (*_LOG_IDS, OUTCOME, ERROR_TYPE, "duration_s", EVENT_COUNT),
+)
+LOG_CONTENT = _log(
+    "gen_ai.client.inference.operation.details",
+    "info",
+    "Output text, only when content capture is `event_only` or `span_and_event`.",
+    (*_LOG_IDS, OUTPUT_MESSAGES),
 )
 LOG_INTERNAL_ERROR = _log(
     "otel_responses.internal_error",

@@ -1,0 +1,220 @@
+"""Incremental Server-Sent Events decoder for byte chunks as they arrive.
+
+Written here rather than reusing ``httpx-sse``: that package decodes ``str`` lines from an
+``httpx.Response`` (``iter_lines``), so it cannot sit on a raw byte stream that the app's own
+SSE parser is also reading, has no bound on line length, and decodes every payload to text. This
+decoder works on bytes (a chunk may split a line, a CRLF or a UTF-8 sequence anywhere), never
+buffers a line past ``max_line_bytes``, and hands the payload on as ``bytes`` so that the hot path
+(``*.delta`` events) never pays for text decoding or JSON parsing.
+
+Framing follows the WHATWG "event stream interpretation": LF, CR and CRLF line ends, comments,
+``event``/``data``/``id``/``retry`` fields, one optional space after the colon, multi-line data
+joined with LF, a leading BOM, and an unterminated last event discarded at the end of the stream.
+One deliberate difference: a frame without an ``event:`` line is reported with ``event == ""``
+rather than ``"message"``, because for the Responses API the type then lives in the JSON ``type``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
+"""Large enough for a code-interpreter PNG or an image-generation result inline (tens of KiB to a
+few MiB base64); small enough that a stream with no line ends cannot exhaust memory."""
+
+_BOM = b"\xef\xbb\xbf"
+_TYPE_CACHE_MAX = 256
+
+
+class SSEMessage(NamedTuple):
+    """One dispatched SSE event. ``event`` is ``""`` when the frame had no ``event:`` line."""
+
+    event: str
+    data: str
+    id: str | None = None
+    retry: int | None = None
+
+
+MessageSink = Callable[[str, bytes], None]
+"""Receives ``(event type or "", data bytes)`` for each dispatched event."""
+
+
+class SSEDecoder:
+    """Feeds byte chunks, calls ``on_message`` for each complete event.
+
+    ``on_oversized`` is called once for every line dropped for exceeding ``max_line_bytes``
+    (and the event it belonged to is not dispatched). ``last_event_id`` and ``retry`` keep the
+    stream's last ``id:``/``retry:`` values as the WHATWG algorithm does.
+    """
+
+    __slots__ = (
+        "_at_start",
+        "_data",
+        "_data_size",
+        "_discarding",
+        "_event",
+        "_frame_broken",
+        "_max_line",
+        "_on_message",
+        "_on_oversized",
+        "_pending",
+        "_pending_size",
+        "_skip_lf",
+        "_types",
+        "last_event_id",
+        "oversized_lines",
+        "retry",
+    )
+
+    def __init__(
+        self,
+        on_message: MessageSink,
+        *,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        on_oversized: Callable[[], None] | None = None,
+    ) -> None:
+        if max_line_bytes <= 0:
+            raise ValueError(f"max_line_bytes must be positive, got {max_line_bytes!r}")
+        self._on_message = on_message
+        self._on_oversized = on_oversized
+        self._max_line = max_line_bytes
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._skip_lf = False
+        self._at_start = True
+        self._discarding = False
+        self._frame_broken = False
+        self._event = b""
+        self._data: list[bytes] = []
+        self._data_size = 0
+        self._types: dict[bytes, str] = {}
+        self.last_event_id: str | None = None
+        self.retry: int | None = None
+        self.oversized_lines = 0
+
+    def feed(self, chunk: bytes) -> None:
+        """Decode one chunk; complete events are dispatched before this returns."""
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        if self._at_start:
+            head = b"".join(self._pending) + chunk
+            self._pending.clear()
+            if len(head) < 3 and _BOM.startswith(head):
+                self._pending.append(head)
+                return
+            self._at_start = False
+            chunk = head[3:] if head.startswith(_BOM) else head
+        if b"\n" not in chunk and b"\r" not in chunk:
+            # No line end: the chunk only extends the pending line. Pieces are kept in a list so
+            # a long line arriving in many small chunks costs linear, not quadratic, copying.
+            if not self._discarding and chunk:
+                self._pending.append(chunk)
+                self._pending_size += len(chunk)
+                if self._pending_size > self._max_line:
+                    self._drop_pending()
+            return
+        buf = b"".join(self._pending) + chunk if self._pending else chunk
+        self._pending.clear()
+        self._pending_size = 0
+        if b"\r" in buf:
+            if buf[-1:] == b"\r":
+                # The LF that may follow belongs to this line end; drop it from the next chunk.
+                self._skip_lf = True
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = buf.split(b"\n")
+        partial = lines.pop()
+        if self._discarding:
+            # The first line is the tail of an oversized line: drop it, resume after it.
+            self._discarding = False
+            del lines[0]
+        if lines:
+            self._lines(lines)
+        if partial:
+            self._pending.append(partial)
+            self._pending_size = len(partial)
+            if self._pending_size > self._max_line:
+                self._drop_pending()
+
+    def _drop_pending(self) -> None:
+        self._pending.clear()
+        self._pending_size = 0
+        self._discarding = True
+        self._oversized()
+
+    def _oversized(self) -> None:
+        self.oversized_lines += 1
+        self._frame_broken = True
+        if self._on_oversized is not None:
+            self._on_oversized()
+
+    def _lines(self, lines: list[bytes]) -> None:
+        data = self._data
+        for line in lines:
+            if not line:
+                if data or self._frame_broken:
+                    self._dispatch()
+                    data = self._data
+                else:
+                    self._event = b""
+                continue
+            if len(line) > self._max_line:
+                self._oversized()
+                continue
+            if line.startswith(b"data: "):
+                value = line[6:]
+            elif line[0] == 58:  # b":" starts a comment
+                continue
+            else:
+                field, colon, value = line.partition(b":")
+                if colon and value[:1] == b" ":
+                    value = value[1:]
+                if field != b"data":
+                    if field == b"event":
+                        self._event = value
+                    elif field == b"id":
+                        if b"\0" not in value:
+                            self.last_event_id = value.decode("utf-8", "replace")
+                    elif field == b"retry" and value.isdigit():
+                        self.retry = int(value)
+                    continue  # other fields are ignored, as the standard says
+            self._data_size += len(value) + 1
+            if self._data_size > self._max_line:
+                self._oversized()
+                continue
+            data.append(value)
+
+    def _dispatch(self) -> None:
+        data = self._data
+        event = self._event
+        broken = self._frame_broken
+        self._data = []
+        self._data_size = 0
+        self._event = b""
+        self._frame_broken = False
+        if broken:
+            return
+        payload = data[0] if len(data) == 1 else b"\n".join(data)
+        name = self._types.get(event)
+        if name is None:
+            name = event.decode("utf-8", "replace")
+            if len(self._types) < _TYPE_CACHE_MAX:
+                self._types[event] = name
+        self._on_message(name, payload)
+
+
+def decode_all(body: bytes, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> list[SSEMessage]:
+    """Decode a complete SSE body into messages (a convenience for tests and replay)."""
+    out: list[SSEMessage] = []
+    decoder: SSEDecoder
+
+    def sink(event: str, data: bytes) -> None:
+        out.append(
+            SSEMessage(event, data.decode("utf-8", "replace"), decoder.last_event_id, decoder.retry)
+        )
+
+    decoder = SSEDecoder(sink, max_line_bytes=max_line_bytes)
+    decoder.feed(body)
+    return out

@@ -1,0 +1,150 @@
+"""Tracer and metric instruments, created once per provider and shared by every stream.
+
+Creating instruments per stream would cost more than the stream's whole hot path; they are cached
+per provider (weakly, so a test's or an app's discarded provider is not kept alive).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.semconv.schemas import Schemas
+
+from . import _registry as names
+from ._version import __version__
+
+_SCOPE = "otel_responses"
+_SCHEMA_URL = Schemas.V1_41_1.value
+
+# Bucket boundaries the GenAI semantic conventions advise.
+DURATION_BUCKETS = (
+    0.01,
+    0.02,
+    0.04,
+    0.08,
+    0.16,
+    0.32,
+    0.64,
+    1.28,
+    2.56,
+    5.12,
+    10.24,
+    20.48,
+    40.96,
+    81.92,
+)
+TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
+# Time per output chunk is sub-second; finer low buckets than the duration ones.
+CHUNK_BUCKETS = (
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+)
+
+
+class Instruments:
+    """Every instrument named in the registry, on one meter."""
+
+    def __init__(self, meter: metrics.Meter) -> None:
+        hist = meter.create_histogram
+        count = meter.create_counter
+        self.duration = hist(
+            names.OPERATION_DURATION,
+            "s",
+            "GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.token_usage = hist(
+            names.TOKEN_USAGE,
+            "{token}",
+            "Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )
+        self.time_to_first_chunk = hist(
+            names.TIME_TO_FIRST_CHUNK_METRIC,
+            "s",
+            "Time to the first chunk of the stream.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.time_per_output_chunk = hist(
+            names.TIME_PER_OUTPUT_CHUNK,
+            "s",
+            "Mean time between output chunks of a stream.",
+            explicit_bucket_boundaries_advisory=CHUNK_BUCKETS,
+        )
+        self.time_to_first_token = hist(
+            names.TIME_TO_FIRST_TOKEN_METRIC,
+            "s",
+            "Time to the first output delta.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.retry_after = hist(
+            names.RATE_LIMIT_RETRY_AFTER,
+            "s",
+            "Retry-after of rate-limit hits.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.streams = count(names.STREAMS, "{stream}", "Ended streams by outcome.")
+        self.events = count(names.EVENTS, "{event}", "SSE events by type.")
+        self.rate_limit_hits = count(names.RATE_LIMIT_HITS, "{hit}", "Rate-limit hits.")
+        self.anomalies = count(names.ANOMALIES, "{event}", "Anomalous SSE events.")
+        self.internal_errors = count(
+            names.INTERNAL_ERRORS, "{error}", "Faults inside otel-responses, swallowed."
+        )
+        self.remaining_requests = meter.create_gauge(
+            names.REMAINING_REQUESTS, "{request}", "x-ratelimit-remaining-requests."
+        )
+        self.remaining_tokens = meter.create_gauge(
+            names.REMAINING_TOKENS, "{token}", "x-ratelimit-remaining-tokens."
+        )
+
+
+_lock = threading.Lock()
+_instruments: weakref.WeakKeyDictionary[Any, Instruments] = weakref.WeakKeyDictionary()
+_tracers: weakref.WeakKeyDictionary[Any, trace.Tracer] = weakref.WeakKeyDictionary()
+_global: dict[str, Any] = {}
+
+
+def instruments_for(meter_provider: metrics.MeterProvider | None) -> Instruments:
+    """The shared instruments of ``meter_provider`` (the global one when ``None``)."""
+    found = (
+        _global.get("instruments") if meter_provider is None else _instruments.get(meter_provider)
+    )
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    with _lock:
+        meter = metrics.get_meter(_SCOPE, __version__, meter_provider, schema_url=_SCHEMA_URL)
+        made = Instruments(meter)
+        if meter_provider is None:
+            _global["instruments"] = made
+        else:
+            _instruments[meter_provider] = made
+        return made
+
+
+def tracer_for(tracer_provider: trace.TracerProvider | None) -> trace.Tracer:
+    """The shared tracer of ``tracer_provider`` (the global one when ``None``)."""
+    found = _global.get("tracer") if tracer_provider is None else _tracers.get(tracer_provider)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    with _lock:
+        made = trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=_SCHEMA_URL)
+        if tracer_provider is None:
+            _global["tracer"] = made
+        else:
+            _tracers[tracer_provider] = made
+        return made
