@@ -128,6 +128,7 @@ class ResponseStreamHook:
         self._terminal_error: ev.ErrorInfo | None = None
         self._error_event: ev.ErrorInfo | None = None
         self._http_status: int | None = None
+        self._attempts = 0
         self._http_error: ev.ErrorInfo | None = None
         self._incomplete_reason: str | None = None
         self._response_id: str | None = None
@@ -174,12 +175,26 @@ class ResponseStreamHook:
         headers: Mapping[str, str] | None = None,
         body: bytes | str | Mapping[str, Any] | None = None,
     ) -> None:
-        """Record the HTTP response: status, ``x-request-id``, rate-limit headers, and for an
-        error status its body's error (``{"error": {"code", "message", ...}}``)."""
+        """Record one HTTP response (one attempt: call again for each retry the client makes).
+
+        Records the status, ``x-request-id`` and rate-limit headers (the last attempt's are the
+        span's), a ``otel_responses.http.attempt`` span event, and for an error status the
+        body's error (``{"error": {"code", "message", ...}}``) when ``body`` is given.
+        """
         try:
+            self._attempts += 1
             self._http_status = status_code
             span = self._span
             span.set_attribute(names.HTTP_STATUS_CODE, status_code)
+            facts = facts_from_headers(headers) if headers else {}
+            self._rate_limit = dict(facts)
+            attempt: dict[str, Any] = {
+                names.HTTP_STATUS_CODE: status_code,
+                names.HTTP_ATTEMPT_NUMBER: self._attempts,
+            }
+            if names.RL_RETRY_AFTER in facts:
+                attempt[names.RL_RETRY_AFTER] = facts[names.RL_RETRY_AFTER]
+            span.add_event(names.HTTP_ATTEMPT_EVENT, attempt)
             if headers:
                 request_id = next(
                     (str(v)[:128] for k, v in headers.items() if str(k).lower() == "x-request-id"),
@@ -187,13 +202,21 @@ class ResponseStreamHook:
                 )
                 if request_id:
                     span.set_attribute(names.REQUEST_ID, request_id)
-                facts = facts_from_headers(headers)
-                self._rate_limit.update(facts)
                 self._record_headroom(facts)
-            if status_code >= 400:
-                self._http_error = self._error_from_body(body)
+            self._http_error = self._error_from_body(body) if status_code >= 400 else None
         except Exception as exc:
             self._fault("on_response", exc)
+
+    def on_final_response(self, response: Any) -> None:
+        """A whole (non-streamed) response object or dict: its id, model, usage and status
+        stand in for the terminal event a stream would have sent."""
+        try:
+            self._note_response(response)
+            outcome = ev.TERMINAL_OUTCOMES.get(f"response.{ev.field(response, 'status')}")
+            if outcome is not None and self._terminal is None:
+                self._note_terminal(outcome, response)
+        except Exception as exc:
+            self._fault("on_final_response", exc)
 
     def feed(self, chunk: bytes) -> None:
         """Raw response-body bytes, in any chunking."""
@@ -340,15 +363,18 @@ class ResponseStreamHook:
         if response is not None:
             self._note_response(response)
         if kind is Kind.TERMINAL:
-            self._terminal = ev.TERMINAL_OUTCOMES[event_type]
-            if self._terminal == "failed":
-                self._terminal_error = ev.error_of(response)
-                self._note_rate_limit(self._terminal_error)
-            elif self._terminal == "incomplete":
-                self._incomplete_reason = ev.incomplete_reason(response)
+            self._note_terminal(ev.TERMINAL_OUTCOMES[event_type], response)
         elif kind is Kind.ERROR and self._error_event is None:
             self._error_event = ev.error_of(payload)
             self._note_rate_limit(self._error_event)
+
+    def _note_terminal(self, outcome: str, response: Any) -> None:
+        self._terminal = outcome
+        if outcome == "failed":
+            self._terminal_error = ev.error_of(response)
+            self._note_rate_limit(self._terminal_error)
+        elif outcome == "incomplete":
+            self._incomplete_reason = ev.incomplete_reason(response)
 
     def _note_response(self, response: Any) -> None:
         if self._response_id is None:
@@ -519,6 +545,8 @@ class ResponseStreamHook:
         }
         if error_type is not None:
             attrs[names.ERROR_TYPE] = error_type
+        if self._attempts:
+            attrs[names.HTTP_RETRY_COUNT] = self._attempts - 1
         if self._anomalies:
             attrs[names.ANOMALY_COUNT] = sum(self._anomalies.values())
         if ttfc is not None:

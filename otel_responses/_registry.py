@@ -167,6 +167,14 @@ ANOMALY_COUNT = _span_attr(
 REQUEST_ID = _span_attr(
     "otel_responses.request_id", "string", "The `x-request-id` response header."
 )
+HTTP_RETRY_COUNT = _span_attr(
+    "otel_responses.http.retry_count",
+    "int",
+    "HTTP attempts beyond the first (the client's own retries of 429/5xx).",
+)
+HTTP_ATTEMPT_NUMBER = _span_attr(
+    "otel_responses.http.attempt_number", "int", "On `otel_responses.http.attempt`: 1, 2, ..."
+)
 RL_WINDOW = _span_attr(
     "otel_responses.rate_limit.window",
     "string",
@@ -283,6 +291,12 @@ ANOMALY_EVENT = _event(
     "An event that was undecodable, arrived after the terminal event, repeated a sequence "
     "number, or had a line over the length bound. Never changes the outcome.",
     (ANOMALY_KIND, EVENT_TYPE, EVENT_SEQUENCE),
+)
+
+HTTP_ATTEMPT_EVENT = _event(
+    "otel_responses.http.attempt",
+    "One per HTTP response the client received for this call; more than one means retries.",
+    (HTTP_STATUS_CODE, HTTP_ATTEMPT_NUMBER, RL_RETRY_AFTER),
 )
 
 # --- metrics ------------------------------------------------------------------------------------
