@@ -1,0 +1,137 @@
+"""The incremental decoder yields the same events however the bytes are chunked."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from otel_responses import SSEDecoder, SSEMessage, decode_all
+from tests.conftest import FIXTURES
+from tests.sse_reference import reference_decode
+
+TRANSCRIPTS = sorted(FIXTURES.glob("*.sse"))
+EVERY_BOUNDARY_MAX = 24_000  # bytes; larger files are split at a dense sample of positions
+
+
+def _decode(chunks: list[bytes], **kwargs: int) -> list[tuple[str, bytes]]:
+    out: list[tuple[str, bytes]] = []
+    decoder = SSEDecoder(lambda event, data: out.append((event, data)), **kwargs)
+    for chunk in chunks:
+        decoder.feed(chunk)
+    return out
+
+
+def _positions(size: int) -> list[int]:
+    if size <= EVERY_BOUNDARY_MAX:
+        return list(range(size + 1))
+    rng = random.Random(size)
+    return sorted({*range(0, size + 1, size // 1500), *rng.sample(range(size), 1500), size})
+
+
+def test_every_transcript_is_covered() -> None:
+    assert len(TRANSCRIPTS) == 21  # the 20 corpus streams and the seed
+
+
+@pytest.mark.parametrize("path", TRANSCRIPTS, ids=lambda p: p.name)
+def test_split_anywhere_gives_the_same_events(path) -> None:
+    body = path.read_bytes()
+    expected = reference_decode(body)
+    assert expected, "the oracle found no events: the fixture is wrong"
+    assert _decode([body]) == expected
+    for at in _positions(len(body)):
+        assert _decode([body[:at], body[at:]]) == expected, f"split at byte {at}"
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\r"], ids=["crlf", "cr"])
+@pytest.mark.parametrize("path", TRANSCRIPTS[:6], ids=lambda p: p.name)
+def test_other_line_ends_and_random_chunking(path, newline: bytes) -> None:
+    body = path.read_bytes().replace(b"\n", newline)
+    expected = reference_decode(body)
+    assert [e for e, _ in expected] == [e for e, _ in reference_decode(path.read_bytes())]
+    rng = random.Random(path.name)
+    for _ in range(40):
+        cuts = sorted(rng.sample(range(1, len(body)), 25))
+        chunks = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+        assert _decode(chunks) == expected
+
+
+def test_one_byte_chunks() -> None:
+    body = (FIXTURES / "seed__failed-rate-limit.sse").read_bytes()
+    assert _decode([body[i : i + 1] for i in range(len(body))]) == reference_decode(body)
+
+
+def test_crlf_split_between_cr_and_lf_is_one_line_end() -> None:
+    assert _decode([b"data: a\r", b"\n\r", b"\ndata: b\r\n\r\n"]) == [("", b"a"), ("", b"b")]
+
+
+def test_utf8_sequence_split_across_chunks() -> None:
+    body = 'data: {"delta":"héllo ✓"}\n\n'.encode()
+    at = body.index("✓".encode()) + 1
+    assert _decode([body[:at], body[at:]]) == [("", '{"delta":"héllo ✓"}'.encode())]
+
+
+def test_bom_is_dropped_even_when_split() -> None:
+    body = b"\xef\xbb\xbfevent: x\ndata: 1\n\n"
+    assert _decode([body[:1], body[1:2], body[2:]]) == [("x", b"1")]
+    # Only a leading BOM is special.
+    assert _decode([b"data: \xef\xbb\xbf\n\n"]) == [("", b"\xef\xbb\xbf")]
+
+
+def test_fields_comments_multiline_data_id_retry() -> None:
+    messages = decode_all(
+        b": keep-alive comment\n"
+        b"event: response.created\n"
+        b"id: 7\n"
+        b"retry: 1500\n"
+        b'data: {"a":\n'
+        b"data:1}\n"
+        b"unknown: ignored\n"
+        b"\n"
+        b"data\n"
+        b"\n"
+        b"data: [DONE]\n\n"
+    )
+    assert messages == [
+        SSEMessage("response.created", '{"a":\n1}', "7", 1500),
+        SSEMessage("", "", "7", 1500),
+        SSEMessage("", "[DONE]", "7", 1500),
+    ]
+
+
+def test_event_type_resets_after_each_event_and_empty_frames_are_not_dispatched() -> None:
+    assert _decode([b"event: a\n\nevent: b\ndata: 1\n\ndata: 2\n\n"]) == [("b", b"1"), ("", b"2")]
+
+
+def test_unterminated_last_event_is_discarded() -> None:
+    assert _decode([b"data: 1\n\ndata: 2\n"]) == [("", b"1")]
+
+
+def test_oversized_line_is_dropped_counted_and_not_buffered() -> None:
+    dropped: list[int] = []
+    out: list[tuple[str, bytes]] = []
+    decoder = SSEDecoder(
+        lambda e, d: out.append((e, d)), max_line_bytes=64, on_oversized=lambda: dropped.append(1)
+    )
+    decoder.feed(b"data: ok\n\nevent: big\ndata: ")
+    for _ in range(1000):  # 100 kB with no line end: must not be kept
+        decoder.feed(b"x" * 100)
+        assert decoder._pending_size <= 64
+    decoder.feed(b"yyy\n\ndata: after\n\n")
+    assert out == [("", b"ok"), ("", b"after")]
+    assert dropped == [1] and decoder.oversized_lines == 1
+
+
+def test_oversized_line_inside_one_chunk() -> None:
+    out = _decode([b"data: " + b"z" * 100 + b"\n\ndata: fine\n\n"], max_line_bytes=50)
+    assert out == [("", b"fine")]
+
+
+def test_many_data_lines_are_bounded_too() -> None:
+    out = _decode([b"data: 0123456789\n" * 20 + b"\ndata: next\n\n"], max_line_bytes=100)
+    assert out == [("", b"next")]
+
+
+def test_bad_bound_is_rejected() -> None:
+    with pytest.raises(ValueError, match="max_line_bytes"):
+        SSEDecoder(lambda e, d: None, max_line_bytes=0)
