@@ -95,7 +95,8 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> None:
         """Decode one chunk; complete events are dispatched before this returns."""
-        if self._skip_lf:
+        if self._skip_lf and chunk:
+            # (An empty chunk must not consume the pending CR's chance to pair with an LF.)
             self._skip_lf = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
