@@ -337,7 +337,11 @@ class ResponseStreamHook:
         if room <= 0:
             return
         if isinstance(payload, bytes):
-            payload = json.loads(payload)
+            try:
+                payload = json.loads(payload)
+            except (ValueError, RecursionError):  # hostile input: an anomaly, not a fault
+                self._anomaly("undecodable", "response.output_text.delta", None)
+                return
         text = ev.field(payload, "delta")
         if isinstance(text, str):
             self._text.append(text[:room])

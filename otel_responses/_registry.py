@@ -22,7 +22,7 @@ from opentelemetry.semconv.attributes import server_attributes as _server
 class Entry(NamedTuple):
     """One documented name."""
 
-    kind: str  # "span attribute" | "span event" | "metric" | "log event"
+    kind: str  # "attribute" (of spans, span events or metrics) | "span event" | "metric" | "log event"
     name: str
     type: str  # value type, or instrument type for metrics
     unit: str
@@ -34,8 +34,8 @@ class Entry(NamedTuple):
 REGISTRY: list[Entry] = []
 
 
-def _span_attr(name: str, type_: str, brief: str, *, semconv: bool = False) -> str:
-    REGISTRY.append(Entry("span attribute", name, type_, "", brief, semconv))
+def _attr(name: str, type_: str, brief: str, *, semconv: bool = False) -> str:
+    REGISTRY.append(Entry("attribute", name, type_, "", brief, semconv))
     return name
 
 
@@ -57,84 +57,84 @@ def _log(name: str, level: str, brief: str, fields: tuple[str, ...]) -> str:
 
 
 # --- span attributes from the semantic conventions -------------------------------------------
-OPERATION_NAME = _span_attr(
+OPERATION_NAME = _attr(
     _gen_ai.GEN_AI_OPERATION_NAME, "string", "Always `chat` for the Responses API.", semconv=True
 )
-PROVIDER_NAME = _span_attr(_gen_ai.GEN_AI_PROVIDER_NAME, "string", "`openai`.", semconv=True)
-REQUEST_MODEL = _span_attr(
+PROVIDER_NAME = _attr(_gen_ai.GEN_AI_PROVIDER_NAME, "string", "`openai`.", semconv=True)
+REQUEST_MODEL = _attr(
     _gen_ai.GEN_AI_REQUEST_MODEL, "string", "Model named in the request.", semconv=True
 )
-REQUEST_STREAM = _span_attr(
+REQUEST_STREAM = _attr(
     _gen_ai.GEN_AI_REQUEST_STREAM,
     "boolean",
     "Whether the request asked for a stream.",
     semconv=True,
 )
-API_TYPE = _span_attr(_openai.OPENAI_API_TYPE, "string", "`responses`.", semconv=True)
-RESPONSE_ID = _span_attr(
+API_TYPE = _attr(_openai.OPENAI_API_TYPE, "string", "`responses`.", semconv=True)
+RESPONSE_ID = _attr(
     _gen_ai.GEN_AI_RESPONSE_ID,
     "string",
     "`response.id` from the first event carrying it.",
     semconv=True,
 )
-RESPONSE_MODEL = _span_attr(
+RESPONSE_MODEL = _attr(
     _gen_ai.GEN_AI_RESPONSE_MODEL,
     "string",
     "`response.model` as the server reports it.",
     semconv=True,
 )
-FINISH_REASONS = _span_attr(
+FINISH_REASONS = _attr(
     _gen_ai.GEN_AI_RESPONSE_FINISH_REASONS,
     "string[]",
     "`stop` when completed; the `incomplete_details.reason` when incomplete "
     "(`max_output_tokens`, `content_filter`); `error` for every other outcome.",
     semconv=True,
 )
-TIME_TO_FIRST_CHUNK = _span_attr(
+TIME_TO_FIRST_CHUNK = _attr(
     _gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
     "double",
     "Seconds from the request to the first SSE event of the response.",
     semconv=True,
 )
-INPUT_TOKENS = _span_attr(
+INPUT_TOKENS = _attr(
     _gen_ai.GEN_AI_USAGE_INPUT_TOKENS,
     "int",
     "`usage.input_tokens` (includes cached).",
     semconv=True,
 )
-OUTPUT_TOKENS = _span_attr(
+OUTPUT_TOKENS = _attr(
     _gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS,
     "int",
     "`usage.output_tokens` (includes reasoning).",
     semconv=True,
 )
-CACHE_READ_TOKENS = _span_attr(
+CACHE_READ_TOKENS = _attr(
     _gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
     "int",
     "`usage.input_tokens_details.cached_tokens`.",
     semconv=True,
 )
-REASONING_TOKENS = _span_attr(
+REASONING_TOKENS = _attr(
     _gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
     "int",
     "`usage.output_tokens_details.reasoning_tokens`.",
     semconv=True,
 )
-SERVICE_TIER = _span_attr(
+SERVICE_TIER = _attr(
     _openai.OPENAI_RESPONSE_SERVICE_TIER, "string", "`response.service_tier`.", semconv=True
 )
-OUTPUT_MESSAGES = _span_attr(
+OUTPUT_MESSAGES = _attr(
     _gen_ai.GEN_AI_OUTPUT_MESSAGES,
     "string (JSON)",
     "Output text, only with content capture on; truncated to the configured bound.",
     semconv=True,
 )
-SERVER_ADDRESS = _span_attr(_server.SERVER_ADDRESS, "string", "API host, when known.", semconv=True)
-SERVER_PORT = _span_attr(_server.SERVER_PORT, "int", "API port, when known.", semconv=True)
-HTTP_STATUS_CODE = _span_attr(
+SERVER_ADDRESS = _attr(_server.SERVER_ADDRESS, "string", "API host, when known.", semconv=True)
+SERVER_PORT = _attr(_server.SERVER_PORT, "int", "API port, when known.", semconv=True)
+HTTP_STATUS_CODE = _attr(
     _http.HTTP_RESPONSE_STATUS_CODE, "int", "Status of the HTTP response, when known.", semconv=True
 )
-ERROR_TYPE = _span_attr(
+ERROR_TYPE = _attr(
     _error.ERROR_TYPE,
     "string",
     "On every outcome but `completed`/`incomplete`: the provider's error code (terminal "
@@ -144,7 +144,7 @@ ERROR_TYPE = _span_attr(
 )
 
 # --- span attributes of otel-responses --------------------------------------------------------
-OUTCOME = _span_attr(
+OUTCOME = _attr(
     "otel_responses.stream.outcome",
     "string",
     "How the stream ended: `completed`, `incomplete`, `failed` (`response.failed`), `error` "
@@ -152,118 +152,116 @@ OUTCOME = _span_attr(
     "with no terminal event), `transport_error`, `cancelled` (the app stopped reading or "
     "raised), `abandoned` (the stream object was dropped unfinished).",
 )
-TIME_TO_FIRST_TOKEN = _span_attr(
+TIME_TO_FIRST_TOKEN = _attr(
     "otel_responses.time_to_first_token",
     "double",
     "Seconds from the request to the first `*.delta` event.",
 )
-EVENT_COUNT = _span_attr("otel_responses.events.count", "int", "SSE events received.")
-DELTA_COUNT = _span_attr("otel_responses.deltas.count", "int", "`*.delta` events received.")
-ANOMALY_COUNT = _span_attr(
+EVENT_COUNT = _attr("otel_responses.events.count", "int", "SSE events received.")
+DELTA_COUNT = _attr("otel_responses.deltas.count", "int", "`*.delta` events received.")
+ANOMALY_COUNT = _attr(
     "otel_responses.anomalies.count",
     "int",
     "Events that were undecodable, late (after the terminal event), repeated, or oversized.",
 )
-REQUEST_ID = _span_attr(
-    "otel_responses.request_id", "string", "The `x-request-id` response header."
-)
-HTTP_RETRY_COUNT = _span_attr(
+REQUEST_ID = _attr("otel_responses.request_id", "string", "The `x-request-id` response header.")
+HTTP_RETRY_COUNT = _attr(
     "otel_responses.http.retry_count",
     "int",
     "HTTP attempts beyond the first (the client's own retries of 429/5xx).",
 )
-HTTP_ATTEMPT_NUMBER = _span_attr(
+HTTP_ATTEMPT_NUMBER = _attr(
     "otel_responses.http.attempt_number", "int", "On `otel_responses.http.attempt`: 1, 2, ..."
 )
-RL_WINDOW = _span_attr(
+RL_WINDOW = _attr(
     "otel_responses.rate_limit.window",
     "string",
     "Rate-limit window from the error message: `TPM`, `RPM`, `TPD`, `RPD`, `IPM`, ...",
 )
-RL_LIMIT = _span_attr("otel_responses.rate_limit.limit", "int", "`Limit N` from the message.")
-RL_USED = _span_attr("otel_responses.rate_limit.used", "int", "`Used N` from the message.")
-RL_REQUESTED = _span_attr(
+RL_LIMIT = _attr("otel_responses.rate_limit.limit", "int", "`Limit N` from the message.")
+RL_USED = _attr("otel_responses.rate_limit.used", "int", "`Used N` from the message.")
+RL_REQUESTED = _attr(
     "otel_responses.rate_limit.requested", "int", "`Requested N` from the message."
 )
-RL_RETRY_AFTER = _span_attr(
+RL_RETRY_AFTER = _attr(
     "otel_responses.rate_limit.retry_after",
     "double",
     "Seconds to wait: `retry-after-ms`, else `retry-after`, else the message's `try again in`.",
 )
-RL_ORGANIZATION = _span_attr(
+RL_ORGANIZATION = _attr(
     "otel_responses.rate_limit.organization",
     "string",
     "Organization id named in a rate-limit message (span only, never on metrics).",
 )
-RL_PROJECT = _span_attr(
+RL_PROJECT = _attr(
     "otel_responses.rate_limit.project",
     "string",
     "Project id named in a rate-limit message (span only, never on metrics).",
 )
-RL_LIMIT_REQUESTS = _span_attr(
+RL_LIMIT_REQUESTS = _attr(
     "otel_responses.rate_limit.limit_requests", "int", "`x-ratelimit-limit-requests`."
 )
-RL_LIMIT_TOKENS = _span_attr(
+RL_LIMIT_TOKENS = _attr(
     "otel_responses.rate_limit.limit_tokens", "int", "`x-ratelimit-limit-tokens`."
 )
-RL_REMAINING_REQUESTS = _span_attr(
+RL_REMAINING_REQUESTS = _attr(
     "otel_responses.rate_limit.remaining_requests", "int", "`x-ratelimit-remaining-requests`."
 )
-RL_REMAINING_TOKENS = _span_attr(
+RL_REMAINING_TOKENS = _attr(
     "otel_responses.rate_limit.remaining_tokens", "int", "`x-ratelimit-remaining-tokens`."
 )
-RL_RESET_REQUESTS = _span_attr(
+RL_RESET_REQUESTS = _attr(
     "otel_responses.rate_limit.reset_requests",
     "double",
     "`x-ratelimit-reset-requests`, in seconds.",
 )
-RL_RESET_TOKENS = _span_attr(
+RL_RESET_TOKENS = _attr(
     "otel_responses.rate_limit.reset_tokens", "double", "`x-ratelimit-reset-tokens`, in seconds."
 )
 
 # --- attributes on span events -----------------------------------------------------------------
-EVENT_SEQUENCE = _span_attr(
+EVENT_SEQUENCE = _attr(
     "otel_responses.event.sequence_number", "int", "On span events: the event's `sequence_number`."
 )
-EVENT_OUTPUT_INDEX = _span_attr(
+EVENT_OUTPUT_INDEX = _attr(
     "otel_responses.event.output_index", "int", "On span events: the event's `output_index`."
 )
-EVENT_ITEM_TYPE = _span_attr(
+EVENT_ITEM_TYPE = _attr(
     "otel_responses.event.item.type", "string", "On span events: `item.type` (`message`, ...)."
 )
-EVENT_ITEM_ID = _span_attr("otel_responses.event.item.id", "string", "On span events: `item.id`.")
-EVENT_ITEM_STATUS = _span_attr(
+EVENT_ITEM_ID = _attr("otel_responses.event.item.id", "string", "On span events: `item.id`.")
+EVENT_ITEM_STATUS = _attr(
     "otel_responses.event.item.status", "string", "On span events: `item.status`."
 )
-EVENT_RESPONSE_STATUS = _span_attr(
+EVENT_RESPONSE_STATUS = _attr(
     "otel_responses.event.response.status",
     "string",
     "On span events: `response.status` of `response.*` lifecycle events.",
 )
-EVENT_ERROR_CODE = _span_attr(
+EVENT_ERROR_CODE = _attr(
     "otel_responses.event.error.code",
     "string",
     "On `error`/`response.failed` span events: the code.",
 )
-EVENT_ERROR_MESSAGE = _span_attr(
+EVENT_ERROR_MESSAGE = _attr(
     "otel_responses.event.error.message",
     "string",
     "On `error`/`response.failed` span events: the message, with secrets and ids redacted.",
 )
-EVENT_ERROR_PARAM = _span_attr(
+EVENT_ERROR_PARAM = _attr(
     "otel_responses.event.error.param", "string", "On `error` span events: `param`, if any."
 )
-ANOMALY_KIND = _span_attr(
+ANOMALY_KIND = _attr(
     "otel_responses.anomaly.kind",
     "string",
     "`undecodable`, `after_terminal`, `repeated_sequence`, `oversized_line`.",
 )
-EVENT_TYPE = _span_attr(
+EVENT_TYPE = _attr(
     "otel_responses.event.type",
     "string",
     "SSE event type (metric attribute of `otel_responses.events`; on anomaly events).",
 )
-INTERNAL_ERROR_SITE = _span_attr(
+INTERNAL_ERROR_SITE = _attr(
     "otel_responses.internal_error.site",
     "string",
     "Metric attribute of `otel_responses.internal_errors`: which hook step failed.",
@@ -302,7 +300,9 @@ HTTP_ATTEMPT_EVENT = _event(
 # --- metrics ------------------------------------------------------------------------------------
 _COMMON = (OPERATION_NAME, PROVIDER_NAME, REQUEST_MODEL, SERVER_ADDRESS, SERVER_PORT)
 _ENDED = (*_COMMON, RESPONSE_MODEL, ERROR_TYPE)
-TOKEN_TYPE = _gen_ai.GEN_AI_TOKEN_TYPE
+TOKEN_TYPE = _attr(
+    _gen_ai.GEN_AI_TOKEN_TYPE, "string", "Metric attribute: `input` or `output`.", semconv=True
+)
 OPERATION_DURATION = _metric(
     _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION,
     "histogram",
@@ -470,7 +470,7 @@ def render_markdown() -> str:
         "",
     ]
     for kind, header in (
-        ("span attribute", "| name | type | semconv | meaning |"),
+        ("attribute", "| name | type | semconv | meaning |"),
         ("span event", "| name | attributes | meaning |"),
         ("metric", "| name | instrument | unit | semconv | attributes | meaning |"),
         ("log event", "| event | level | fields | meaning |"),
@@ -481,7 +481,7 @@ def render_markdown() -> str:
                 continue
             sc = "yes" if e.semconv else ""
             attrs = ", ".join(f"`{a}`" for a in e.attributes)
-            if kind == "span attribute":
+            if kind == "attribute":
                 lines.append(f"| `{e.name}` | {e.type} | {sc} | {e.brief} |")
             elif kind == "span event":
                 lines.append(f"| `{e.name}` | {attrs} | {e.brief} |")
