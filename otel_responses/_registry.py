@@ -22,7 +22,7 @@ from opentelemetry.semconv.attributes import server_attributes as _server
 class Entry(NamedTuple):
     """One documented name."""
 
-    kind: str  # "attribute" (of spans, span events or metrics) | "span event" | "metric" | "log event"
+    kind: str  # "attribute" (spans, span events, metrics), "span event", "metric", "log event"
     name: str
     type: str  # value type, or instrument type for metrics
     unit: str

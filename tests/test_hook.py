@@ -344,7 +344,7 @@ def test_oversized_line_is_an_anomaly(telemetry: Telemetry) -> None:
         b'data: {"type":"response.failed","response":{"error":{"code":5}}}\n\n',
         b'data: {"type":"response.created","sequence_number":1e400}\n\n',
         b"data: " + b"[" * 100_000 + b"\n\n",
-        b'data: {"type":"response.output_text.delta","sequence_number":99999999999999999999999}\n\n',
+        b'data: {"type":"response.output_text.delta","sequence_number":' + b"9" * 30 + b"}\n\n",
         b"event: x\n" * 10_000,
         b"retry: 99999999999999999999\n\n",
         b"\r\r\r\n\n\n",

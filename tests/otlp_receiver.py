@@ -1,0 +1,152 @@
+"""Real OTLP receivers on loopback, for tests: gRPC (grpcio) and HTTP/protobuf (http.server).
+
+Each keeps the decoded export requests it received, so a test can check what went over the wire.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import zlib
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+_REQUESTS = {
+    "traces": trace_service_pb2.ExportTraceServiceRequest,
+    "metrics": metrics_service_pb2.ExportMetricsServiceRequest,
+    "logs": logs_service_pb2.ExportLogsServiceRequest,
+}
+_RESPONSES = {
+    "traces": trace_service_pb2.ExportTraceServiceResponse,
+    "metrics": metrics_service_pb2.ExportMetricsServiceResponse,
+    "logs": logs_service_pb2.ExportLogsServiceResponse,
+}
+
+
+class Received:
+    """Export requests by signal, plus the raw bytes of every request body."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: dict[str, list[Any]] = {"traces": [], "metrics": [], "logs": []}
+        self.raw: list[bytes] = []
+
+    def add(self, signal: str, request: Any, raw: bytes) -> None:
+        with self.lock:
+            self.requests[signal].append(request)
+            self.raw.append(raw)
+
+    def spans(self) -> list[Any]:
+        return [
+            span
+            for req in self.requests["traces"]
+            for rs in req.resource_spans
+            for ss in rs.scope_spans
+            for span in ss.spans
+        ]
+
+    def metrics(self) -> list[Any]:
+        return [
+            m
+            for req in self.requests["metrics"]
+            for rm in req.resource_metrics
+            for sm in rm.scope_metrics
+            for m in sm.metrics
+        ]
+
+    def logs(self) -> list[Any]:
+        return [
+            r
+            for req in self.requests["logs"]
+            for rl in req.resource_logs
+            for sl in rl.scope_logs
+            for r in sl.log_records
+        ]
+
+
+class GrpcReceiver:
+    """OTLP/gRPC trace, metrics and logs services on 127.0.0.1, on a free port."""
+
+    def __init__(self) -> None:
+        self.received = Received()
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        received = self.received
+
+        def servicer(base: type, signal: str) -> Any:
+            def export(self: Any, request: Any, context: Any) -> Any:
+                received.add(signal, request, request.SerializeToString())
+                return _RESPONSES[signal]()
+
+            return type(f"{signal}Servicer", (base,), {"Export": export})()
+
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
+            servicer(trace_service_pb2_grpc.TraceServiceServicer, "traces"), self._server
+        )
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
+            servicer(metrics_service_pb2_grpc.MetricsServiceServicer, "metrics"), self._server
+        )
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(
+            servicer(logs_service_pb2_grpc.LogsServiceServicer, "logs"), self._server
+        )
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> GrpcReceiver:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.stop(grace=None)
+
+
+class HttpReceiver:
+    """OTLP/HTTP (protobuf) ``/v1/traces``, ``/v1/metrics``, ``/v1/logs`` on 127.0.0.1."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.received = Received()
+        self.status = status
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                encoding = self.headers.get("Content-Encoding", "")
+                if encoding == "gzip":
+                    body = gzip.decompress(body)
+                elif encoding == "deflate":
+                    body = zlib.decompress(body)
+                signal = self.path.rstrip("/").rsplit("/", 1)[-1]
+                if signal in _REQUESTS and receiver.status == 200:
+                    request = _REQUESTS[signal]()
+                    request.ParseFromString(body)
+                    receiver.received.add(signal, request, body)
+                    payload = _RESPONSES[signal]().SerializeToString()
+                else:
+                    payload = b""
+                self.send_response(receiver.status if signal in _REQUESTS else 404)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> HttpReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
