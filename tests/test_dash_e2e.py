@@ -1,0 +1,512 @@
+"""End to end: every PromQL expression of the dashboards and alert rules, run by a real Prometheus.
+
+The library's metrics are exposed by an OTel SDK ``MeterProvider`` with
+``opentelemetry-exporter-prometheus`` on a loopback port, in the series names the compose
+pipeline (OTLP -> Collector ``prometheus`` exporter -> Prometheus) yields; a real ``prometheus``
+binary (Debian package, installed by .ci/run) scrapes it every second with the project's alert
+rules loaded. Traffic goes through ``ResponseStreamHook``/``replay`` in three shapes:
+
+* idle (no stream yet): ``LLMNoStreams`` must return data and be pending;
+* healthy (completed and incomplete streams, ample rate-limit headroom): every alert expression
+  must return nothing;
+* burst (rate-limit failures from the stream and as HTTP 429, error events, transport errors,
+  truncated, cancelled and abandoned streams, anomalies, slow first tokens, drained headroom,
+  plus every transcript in tests/fixtures): every other alert expression, and every dashboard
+  expression with its template variables substituted, must return finite data; the alerts must
+  be pending or firing in Prometheus itself.
+
+No expression is skipped: the test fails when an alert is not assigned to a traffic shape.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import REGISTRY, start_http_server
+
+import otel_responses
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARDS = sorted((ROOT / "dashboards" / "grafana").glob("*.json"))
+ALERTS = ROOT / "dashboards" / "prometheus" / "alerts.yml"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+SERVICE = "otel-responses-e2e"  # OTel service.name == Prometheus job, as the Collector maps it
+MODEL = "gpt-4o"
+RESPONSE_MODEL = "gpt-4o-2024-08-06"
+SCRAPE = 1.0
+
+# The traffic shape in which each alert must return data; in every other shape it must not.
+ALERT_SHAPE = {
+    "LLMStreamFailureRatioHigh": "burst",
+    "LLMRateLimitBurst": "burst",
+    "LLMRateLimitTokenHeadroomLow": "burst",
+    "LLMRateLimitRequestHeadroomLow": "burst",
+    "LLMTimeToFirstTokenP95Regression": "burst",
+    "LLMStreamTruncatedOrAbandonedSpike": "burst",
+    "LLMNoStreams": "idle",
+}
+# Real values for Grafana's template variables, as a user would pick them, and "All".
+PICKED = {"service": SERVICE, "provider": "openai", "model": MODEL, "window": "TPM"}
+ALL = dict.fromkeys(PICKED, ".*")
+# Grafana's interval macros. The test's traffic spans ~30 s, so 1m covers all of it.
+MACROS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
+SLOW_TTFT = 11.0  # above the 10 s ceiling of LLMTimeToFirstTokenP95Regression
+
+
+# ------------------------------------------------------------------ synthesized SSE traffic
+def _sse(events: list[dict[str, Any]]) -> bytes:
+    out = []
+    for seq, event in enumerate(events):
+        event = {"type": event["type"], "sequence_number": seq, **event}
+        out.append(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n")
+    return "".join(out).encode()
+
+
+def _response(status: str, **extra: Any) -> dict[str, Any]:
+    return {"id": "resp_e2e", "object": "response", "model": RESPONSE_MODEL, "status": status,
+            **extra}
+
+
+USAGE = {
+    "input_tokens": 1200,
+    "input_tokens_details": {"cached_tokens": 1024},
+    "output_tokens": 300,
+    "output_tokens_details": {"reasoning_tokens": 128},
+    "total_tokens": 1500,
+}
+
+
+def _head() -> list[dict[str, Any]]:
+    return [
+        {"type": "response.created", "response": _response("in_progress")},
+        {"type": "response.in_progress", "response": _response("in_progress")},
+        {"type": "response.output_item.added", "output_index": 0,
+         "item": {"id": "msg_1", "type": "message", "status": "in_progress"}},
+    ]
+
+
+def _deltas(n: int) -> list[dict[str, Any]]:
+    return [
+        {"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0,
+         "content_index": 0, "delta": f"word{i} "}
+        for i in range(n)
+    ]
+
+
+def _tail(terminal: str, **response: Any) -> list[dict[str, Any]]:
+    return [
+        {"type": "response.output_item.done", "output_index": 0,
+         "item": {"id": "msg_1", "type": "message", "status": "completed"}},
+        {"type": terminal, "response": _response(terminal.split(".")[1], **response)},
+    ]
+
+
+COMPLETED = _sse(_head() + _deltas(12) + _tail("response.completed", usage=USAGE))
+INCOMPLETE = _sse(
+    _head() + _deltas(6)
+    + _tail("response.incomplete", usage=USAGE,
+            incomplete_details={"reason": "max_output_tokens"})
+)
+RATE_LIMITED = _sse([
+    *_head()[:2],
+    {"type": "response.failed", "response": _response("failed", error={
+        "code": "rate_limit_exceeded",
+        "message": "Rate limit reached for gpt-4o in organization org-e2e on tokens per min "
+                   "(TPM): Limit 30000, Used 29950, Requested 750. Please try again in 1.4s.",
+    })},
+])
+# The reasoning model whose first tokens slow down during the burst.
+SLOW_MODEL = "o4-mini"
+COMPLETED_SLOW_MODEL = COMPLETED.replace(RESPONSE_MODEL.encode(), b"o4-mini-2025-04-16")
+ERROR_EVENT = _sse(
+    _head() + _deltas(2)
+    + [{"type": "error", "code": "server_error", "message": "The server had an error"}]
+)
+TRUNCATED = COMPLETED[: COMPLETED.index(b"event: response.output_text.delta") + 200]
+ANOMALOUS = (
+    COMPLETED[: COMPLETED.index(b"event: response.output_item.done")]
+    + b"event: response.output_text.delta\ndata: {not json\n\n"
+    + COMPLETED[COMPLETED.index(b"event: response.output_item.done"):]
+    + b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+      b'"sequence_number":99,"delta":"late"}\n\n'
+)
+LOW_HEADERS = {  # the shared budget is nearly spent: what successful calls see in a burst
+    "x-ratelimit-limit-requests": "5000",
+    "x-ratelimit-remaining-requests": "3",
+    "x-ratelimit-limit-tokens": "800000",
+    "x-ratelimit-remaining-tokens": "1200",
+}
+HEALTHY_HEADERS = {
+    "x-ratelimit-limit-requests": "5000",
+    "x-ratelimit-remaining-requests": "4990",
+    "x-ratelimit-limit-tokens": "800000",
+    "x-ratelimit-remaining-tokens": "790000",
+    "x-ratelimit-reset-requests": "12ms",
+    "x-ratelimit-reset-tokens": "1s",
+}
+DRAINED_HEADERS = {
+    "x-ratelimit-limit-requests": "5000",
+    "x-ratelimit-remaining-requests": "0",
+    "x-ratelimit-limit-tokens": "800000",
+    "x-ratelimit-remaining-tokens": "0",
+    "x-ratelimit-reset-requests": "6m0s",
+    "x-ratelimit-reset-tokens": "20s",
+    "retry-after": "20",
+    "x-request-id": "req_e2e",
+}
+BODY_429 = json.dumps({"error": {
+    "type": "requests", "code": "rate_limit_exceeded", "param": None,
+    "message": "Rate limit reached for gpt-4o in organization org-e2e on requests per min "
+               "(RPM): Limit 5000, Used 5000, Requested 1. Please try again in 120ms.",
+}})
+
+
+# ------------------------------------------------------------------ processes and HTTP
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(base: str, path: str, **params: Any) -> Any:
+    url = f"{base}{path}?{urllib.parse.urlencode(params, doseq=True)}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:  # 400/422: the body says why (parse errors)
+        return json.loads(exc.read())
+
+
+class Prom:
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def query(self, expr: str) -> dict[str, Any]:
+        return _get(self.base, "/api/v1/query", query=expr)
+
+    def series(self, match: str) -> list[dict[str, str]]:
+        answer = _get(self.base, "/api/v1/series", **{"match[]": match, "start": time.time() - 600})
+        assert answer["status"] == "success", (match, answer)
+        return answer["data"]
+
+    def alerts(self) -> dict[str, str]:
+        answer = _get(self.base, "/api/v1/alerts")
+        return {a["labels"]["alertname"]: a["state"] for a in answer["data"]["alerts"]}
+
+    def wait_scrapes(self, n: int = 3) -> None:
+        """Wait until the target has been scraped ``n`` more times (and rules evaluated)."""
+        start = self._scrapes()
+        deadline = time.monotonic() + 10 * n * SCRAPE + 10
+        while self._scrapes() < start + n:
+            assert time.monotonic() < deadline, "Prometheus stopped scraping the exporter"
+            time.sleep(0.2)
+        time.sleep(1.5 * SCRAPE)  # one more rule evaluation after the last scrape
+
+    def _scrapes(self) -> float:
+        answer = self.query(f'count_over_time(up{{job="{SERVICE}"}}[10m])')
+        result = answer["data"]["result"] if answer["status"] == "success" else []
+        return float(result[0]["value"][1]) if result else 0.0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prom, MeterProvider,
+                                                                     TracerProvider]]:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("the `prometheus` binary is required (Debian package `prometheus`; "
+                    ".ci/run installs it)")
+    # The app side: OTel SDK -> Prometheus exposition on loopback.
+    reader = PrometheusMetricReader()
+    resource = Resource.create({"service.name": SERVICE, "service.instance.id": "e2e-1"})
+    meter_provider = MeterProvider(metric_readers=[reader], resource=resource)
+    tracer_provider = TracerProvider(resource=resource)
+    app_port = _free_port()
+    server, thread = start_http_server(app_port, addr="127.0.0.1", registry=REGISTRY)
+
+    tmp = tmp_path_factory.mktemp("prometheus")
+    config = {
+        "global": {"scrape_interval": f"{SCRAPE:g}s", "evaluation_interval": f"{SCRAPE:g}s"},
+        "rule_files": [str(ALERTS)],
+        "scrape_configs": [{
+            "job_name": SERVICE,
+            "static_configs": [{"targets": [f"127.0.0.1:{app_port}"]}],
+        }],
+    }
+    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = _free_port()
+    log = (tmp / "prometheus.log").open("wb")
+    proc = subprocess.Popen(
+        [binary, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, (tmp / "prometheus.log").read_text()
+            try:
+                with urllib.request.urlopen(f"{base}/-/ready", timeout=1) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "Prometheus did not become ready"
+            time.sleep(0.1)
+        yield Prom(base), meter_provider, tracer_provider
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        meter_provider.shutdown()
+        tracer_provider.shutdown()
+
+
+# ------------------------------------------------------------------ expressions under test
+def _alert_rules() -> list[dict[str, Any]]:
+    doc = yaml.safe_load(ALERTS.read_text())
+    return [r for g in doc["groups"] for r in g["rules"] if "alert" in r]
+
+
+def _dashboard_exprs() -> list[tuple[str, str, str]]:
+    """(dashboard, panel title, expr) of every Prometheus query of every panel."""
+    out = []
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        for panel in board["panels"]:
+            for target in panel.get("targets", []):
+                ds = target.get("datasource") or panel.get("datasource") or {}
+                if ds.get("type") == "prometheus":
+                    out.append((path.name, panel["title"], target["expr"]))
+    return out
+
+
+def _variable_queries() -> list[tuple[str, str, str]]:
+    out = []
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        for var in board["templating"]["list"]:
+            if var.get("type") == "query":
+                query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+                out.append((path.name, var["name"], query))
+    return out
+
+
+def _substitute(expr: str, values: dict[str, str]) -> str:
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2)
+        if name in MACROS:
+            return MACROS[name]
+        assert name in values, f"no test value for ${name} in {expr}"
+        return values[name]
+
+    out = re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", repl, expr)
+    assert "$" not in out, out
+    return out
+
+
+def _finite(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    data = answer["data"]
+    if data["resultType"] == "scalar":
+        return [data["result"]] if math.isfinite(float(data["result"][1])) else []
+    return [s for s in data["result"] if math.isfinite(float(s["value"][1]))]
+
+
+# ------------------------------------------------------------------ traffic
+def _stream(body: bytes, providers: tuple[MeterProvider, TracerProvider], *,
+            model: str = MODEL, headers: dict[str, str] | None = None,
+            ending: str = "end") -> str | None:
+    mp, tp = providers
+    hook = otel_responses.ResponseStreamHook(model=model, meter_provider=mp, tracer_provider=tp)
+    hook.on_response(200, headers or HEALTHY_HEADERS)
+    for i in range(0, len(body), 512):
+        hook.feed(body[i : i + 512])
+    if ending == "cancel":
+        hook.cancel()
+    elif ending == "abandon":
+        hook.abandon()
+    elif ending == "fail":
+        hook.fail(ConnectionResetError("connection reset by peer"))
+    else:
+        hook.end()
+    return hook.outcome
+
+
+def _healthy_tick(providers: tuple[MeterProvider, TracerProvider],
+                  headers: dict[str, str] = HEALTHY_HEADERS) -> None:
+    for _ in range(4):
+        assert _stream(COMPLETED, providers, headers=headers) == "completed"
+    assert _stream(INCOMPLETE, providers, headers=headers) == "incomplete"
+    assert _stream(COMPLETED, providers, model="gpt-4o-mini", headers=headers) == "completed"
+    assert (
+        _stream(COMPLETED_SLOW_MODEL, providers, model=SLOW_MODEL, headers=headers)
+        == "completed"
+    )
+
+
+def _burst_tick(providers: tuple[MeterProvider, TracerProvider]) -> None:
+    mp, tp = providers
+    _healthy_tick(providers, LOW_HEADERS)
+    for _ in range(3):
+        assert _stream(RATE_LIMITED, providers, headers=DRAINED_HEADERS) == "failed"
+    hook = otel_responses.ResponseStreamHook(model=MODEL, meter_provider=mp, tracer_provider=tp)
+    hook.on_response(429, DRAINED_HEADERS, BODY_429)
+    hook.end()
+    assert (hook.outcome, hook.error_type) == ("error", "rate_limit_exceeded")
+    assert _stream(ERROR_EVENT, providers, headers=LOW_HEADERS) == "error"
+    assert _stream(COMPLETED[:400], providers, headers=LOW_HEADERS, ending="fail") == (
+        "transport_error"
+    )
+    assert _stream(TRUNCATED, providers, headers=LOW_HEADERS) == "truncated"
+    assert _stream(TRUNCATED, providers, headers=LOW_HEADERS, ending="abandon") == "abandoned"
+    assert _stream(TRUNCATED, providers, headers=LOW_HEADERS, ending="cancel") == "cancelled"
+    assert _stream(ANOMALOUS, providers, headers=LOW_HEADERS) == "completed"
+
+
+def _fixture_transcripts() -> list[Path]:
+    found = sorted(FIXTURES.glob("*.sse")) + sorted(FIXTURES.glob("*.http.json"))
+    assert any(p.suffix == ".sse" for p in found), f"no *.sse transcripts in {FIXTURES}"
+    assert any(p.name.endswith(".http.json") for p in found), f"no *.http.json in {FIXTURES}"
+    return found
+
+
+# ------------------------------------------------------------------ the test
+def test_every_dashboard_and_alert_expression_against_real_prometheus(stack: Any) -> None:
+    prom, mp, tp = stack
+    providers = (mp, tp)
+    rules = _alert_rules()
+    assert {r["alert"] for r in rules} == set(ALERT_SHAPE), "assign every alert a traffic shape"
+    dashboard_exprs = _dashboard_exprs()
+    assert len(dashboard_exprs) >= 20
+    failures: list[str] = []
+
+    def check_alerts(shape: str) -> None:
+        for rule in rules:
+            answer = prom.query(rule["expr"])
+            if answer["status"] != "success":
+                failures.append(f"{rule['alert']} does not run: {answer}")
+                continue
+            got = _finite(answer)
+            if ALERT_SHAPE[rule["alert"]] == shape and not got:
+                failures.append(f"{rule['alert']} returned no data on {shape} traffic")
+            if ALERT_SHAPE[rule["alert"]] != shape and got:
+                failures.append(f"{rule['alert']} returned {got} on {shape} traffic")
+
+    # --- idle: the exporter is scraped but no stream ended yet
+    prom.wait_scrapes(2)
+    assert not prom.series("otel_responses_streams_total")
+    check_alerts("idle")
+    assert prom.alerts().get("LLMNoStreams") in ("pending", "firing"), prom.alerts()
+
+    # --- healthy
+    until = time.monotonic() + 6 * SCRAPE
+    while time.monotonic() < until:
+        _healthy_tick(providers)
+        time.sleep(0.25 * SCRAPE)
+    prom.wait_scrapes(3)
+    check_alerts("healthy")
+    assert not prom.alerts(), prom.alerts()
+
+    # --- burst: slow first tokens of the reasoning model overlap a burst of failures
+    split = COMPLETED_SLOW_MODEL.index(b"event: response.output_text.delta")
+    slow = []
+    for _ in range(40):
+        hook = otel_responses.ResponseStreamHook(model=SLOW_MODEL, meter_provider=mp,
+                                                 tracer_provider=tp)
+        hook.on_response(200, LOW_HEADERS)
+        hook.feed(COMPLETED_SLOW_MODEL[:split])
+        slow.append(hook)
+    started = time.monotonic()
+    for path in _fixture_transcripts():  # the recorded corpus, under its own models
+        result = otel_responses.replay(path, meter_provider=mp, tracer_provider=tp)
+        assert result.outcome in otel_responses.OUTCOMES, (path, result)
+    while time.monotonic() - started < SLOW_TTFT:
+        _burst_tick(providers)
+        time.sleep(0.5 * SCRAPE)
+    for hook in slow:
+        hook.feed(COMPLETED_SLOW_MODEL[split:])
+        hook.end()
+        assert hook.outcome == "completed"
+    for _ in range(3):  # keep the burst going across the scrapes that see the slow streams
+        _burst_tick(providers)
+        time.sleep(0.5 * SCRAPE)
+    prom.wait_scrapes(3)
+    check_alerts("burst")
+    active = prom.alerts()
+    for name, shape in ALERT_SHAPE.items():
+        if shape == "burst" and active.get(name) not in ("pending", "firing"):
+            failures.append(f"Prometheus does not hold {name} pending/firing: {active}")
+
+    # --- every dashboard expression, with picked values and with "All"
+    for values in (PICKED, ALL):
+        for board, title, expr in dashboard_exprs:
+            query = _substitute(expr, values)
+            answer = prom.query(query)
+            if answer["status"] != "success":
+                failures.append(f"{board} / {title}: does not run: {answer.get('error')}")
+            elif not _finite(answer):
+                failures.append(f"{board} / {title}: no data for {query}")
+        # template variables: label_values(selector, label) must offer the picked value
+        for board, name, var_query in _variable_queries():
+            m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", var_query.strip(), re.S)
+            assert m, f"{board}: variable {name} is not label_values(selector, label)"
+            selector, label = _substitute(m.group(1), values), m.group(2)
+            offered = {s.get(label) for s in prom.series(selector)} - {None}
+            if PICKED[name] not in offered:
+                failures.append(f"{board}: ${name} offers {offered}, not {PICKED[name]}")
+
+    assert not failures, "\n".join(failures)
+    _check_series_names(prom)
+
+
+def _check_series_names(prom: Prom) -> None:
+    """The series names docs/dashboards.md#series-names promises exist, with their labels."""
+    names = set(_get(prom.base, "/api/v1/label/__name__/values")["data"])
+    promised = {
+        "gen_ai_client_operation_duration_seconds_bucket",
+        "gen_ai_client_token_usage_bucket",
+        "gen_ai_client_operation_time_to_first_chunk_seconds_bucket",
+        "gen_ai_client_operation_time_per_output_chunk_seconds_bucket",
+        "otel_responses_streams_total",
+        "otel_responses_events_total",
+        "otel_responses_time_to_first_token_seconds_bucket",
+        "otel_responses_rate_limit_hits_total",
+        "otel_responses_rate_limit_retry_after_seconds_bucket",
+        "otel_responses_rate_limit_remaining_requests",
+        "otel_responses_rate_limit_remaining_tokens",
+        "otel_responses_anomalies_total",
+        "target_info",
+    }
+    assert promised <= names, promised - names
+    labels = prom.series("otel_responses_streams_total")[0]
+    for label in ("job", "instance", "gen_ai_operation_name", "gen_ai_provider_name",
+                  "gen_ai_request_model", "gen_ai_response_model",
+                  "otel_responses_stream_outcome"):
+        assert label in labels, labels
+    assert labels["job"] == SERVICE
