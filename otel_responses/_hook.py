@@ -42,6 +42,7 @@ MAX_EVENT_TYPES = 64
 """Distinct event types counted per stream; further types are counted as ``_OTHER``."""
 
 _SEQ_KEY = b'"sequence_number":'
+_KINDS = ev.KINDS
 _TYPE_PREFIX = b'{"type":"'
 _METRIC_TYPE = re.compile(r"(?:response\.[a-z0-9_.]{1,80}|error)")
 _TRANSPORT_ERRORS = frozenset(
@@ -73,16 +74,23 @@ def _is_transport_error(exc: BaseException) -> bool:
 
 
 def _sequence_number(data: bytes) -> int | None:
-    """``sequence_number`` read from raw JSON without parsing it (the per-delta hot path)."""
+    """``sequence_number`` read from raw JSON without parsing it (the per-delta hot path).
+
+    The key cannot be matched inside a JSON string (its quotes would be escaped there), so the
+    last occurrence is the event's own field; the value ends at the next ``,`` or ``}``.
+    """
     at = data.rfind(_SEQ_KEY)
     if at < 0:
         return None
     start = at + len(_SEQ_KEY)
-    digits = data[start : start + 20].lstrip()
-    end = 0
-    while end < len(digits) and 48 <= digits[end] <= 57:
-        end += 1
-    return int(digits[:end]) if end else None
+    end = data.find(b",", start)
+    if end < 0:
+        end = data.find(b"}", start)
+    try:
+        value = int(data[start:end])
+    except ValueError:
+        return None
+    return value if value >= 0 else None
 
 
 class ResponseStreamHook:
@@ -150,9 +158,11 @@ class ResponseStreamHook:
         if server_port is not None:
             self._common[names.SERVER_PORT] = server_port
         self._capture = capture_content if capture_content is not None else ContentCapture()
+        self._capturing = False
         try:
             if capture_content is None:
                 self._capture = content_capture_from_env()
+            self._capturing = self._capture.enabled
             self._instruments = instruments_for(meter_provider)
             attributes = dict(self._common)
             attributes[names.REQUEST_STREAM] = stream
@@ -250,7 +260,8 @@ class ResponseStreamHook:
             kind = ev.kind_of(event_type)
             if kind is Kind.DELTA:
                 seq = ev.field(event, "sequence_number")
-                self._delta(event_type, seq if isinstance(seq, int) else None, event)
+                seq = seq if isinstance(seq, int) else None
+                self._delta(event_type, seq, event, time.perf_counter_ns())
             else:
                 self._lifecycle(event_type, kind, event)
         except Exception as exc:
@@ -259,8 +270,9 @@ class ResponseStreamHook:
     # --- the per-event path ---------------------------------------------------------------
     def _on_message(self, event_type: str, data: bytes) -> None:
         try:
+            now = time.perf_counter_ns()
             if not self._first_chunk_ns:
-                self._first_chunk_ns = time.perf_counter_ns()
+                self._first_chunk_ns = now
             self._n_events += 1
             if not event_type:
                 if data == b"[DONE]":
@@ -270,9 +282,9 @@ class ResponseStreamHook:
                     self._anomaly("undecodable", None, None)
                     return
             event_type = event_type[: ev.MAX_TYPE_CHARS]
-            kind = ev.kind_of(event_type)
+            kind = _KINDS.get(event_type) or ev.kind_of(event_type)
             if kind is Kind.DELTA:
-                self._delta(event_type, _sequence_number(data), data)
+                self._delta(event_type, _sequence_number(data), data, now)
                 return
             try:
                 payload = json.loads(data)
@@ -298,7 +310,7 @@ class ResponseStreamHook:
         found = payload.get("type") if isinstance(payload, dict) else None
         return found if isinstance(found, str) else ""
 
-    def _delta(self, event_type: str, seq: int | None, payload: Any) -> None:
+    def _delta(self, event_type: str, seq: int | None, payload: Any, now: int) -> None:
         if self._terminal is not None:
             self._anomaly("after_terminal", event_type, seq)
             return
@@ -307,7 +319,6 @@ class ResponseStreamHook:
                 self._anomaly("repeated_sequence", event_type, seq)
                 return
             self._last_seq = seq
-        now = time.perf_counter_ns()
         counts = self._counts
         count = counts.get(event_type)
         if count is not None:
@@ -323,7 +334,7 @@ class ResponseStreamHook:
                     names.LOG_FIRST_TOKEN,
                     **{names.TIME_TO_FIRST_TOKEN: (now - self._start_ns) / 1e9},
                 )
-        if self._capture.enabled and event_type == "response.output_text.delta":
+        if self._capturing and event_type == "response.output_text.delta":
             self._capture_text(payload)
 
     def _count_new_type(self, event_type: str) -> None:
@@ -568,7 +579,7 @@ class ResponseStreamHook:
                 if value is not None:
                     attrs[attr] = value
         attrs.update(self._rate_limit)
-        if self._capture.enabled and self._text:
+        if self._capturing and self._text:
             self._emit_content(attrs, outcome)
         span.set_attributes(attrs)
         if error_type is not None:
