@@ -288,7 +288,7 @@ class ResponseStreamHook:
                 return
             try:
                 payload = json.loads(data)
-            except ValueError:  # JSONDecodeError and UnicodeDecodeError
+            except (ValueError, RecursionError):  # bad JSON, bad UTF-8, or nested too deep
                 payload = None
             if isinstance(payload, dict):
                 self._lifecycle(event_type, kind, payload)
@@ -305,7 +305,7 @@ class ResponseStreamHook:
                 return data[len(_TYPE_PREFIX) : end].decode("utf-8", "replace")
         try:
             payload = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return ""
         found = payload.get("type") if isinstance(payload, dict) else None
         return found if isinstance(found, str) else ""
@@ -415,7 +415,7 @@ class ResponseStreamHook:
         if isinstance(body, (bytes, str)):
             try:
                 body = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 body = None
         info = ev.error_of(body) if isinstance(body, Mapping) else ev.NO_ERROR
         self._note_rate_limit(info)
