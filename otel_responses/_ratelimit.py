@@ -110,7 +110,7 @@ def facts_from_headers(headers: Mapping[str, str]) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     for header, attr in _INT_HEADERS:
         value = lowered.get(header)
-        if value is not None and value.strip().isdigit():
+        if value is not None and value.strip().isascii() and value.strip().isdigit():
             facts[attr] = int(value.strip()[:18])
     for header, attr in _DURATION_HEADERS:
         value = lowered.get(header)
