@@ -34,5 +34,6 @@ def content_capture_from_env() -> ContentCapture:
     if mode not in _KNOWN_MODES:
         mode = ""
     raw_max = os.environ.get(CAPTURE_MAX_ENV, "").strip()
-    max_chars = int(raw_max) if raw_max.isdigit() else DEFAULT_CAPTURE_MAX_CHARS
+    valid = raw_max.isascii() and raw_max.isdigit()  # "²".isdigit() is true, int("²") raises
+    max_chars = int(raw_max) if valid else DEFAULT_CAPTURE_MAX_CHARS
     return ContentCapture(mode in _SPAN_MODES, mode in _EVENT_MODES, max_chars)
