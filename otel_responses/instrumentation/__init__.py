@@ -1,0 +1,65 @@
+"""Zero-code instrumentation of the openai SDK's Responses API, and of plain httpx clients.
+
+``OpenAIResponsesInstrumentor().instrument()`` (or :func:`otel_responses.instrument`, or
+``opentelemetry-instrument python app.py`` through the ``opentelemetry_instrumentor`` entry
+point ``openai_responses``) traces every ``client.responses`` call of ``OpenAI``/``AsyncOpenAI``
+(and Azure) clients; :func:`instrument_httpx` does the same for apps that call the API with
+httpx directly. How and why it observes at the HTTP transport is explained in
+:mod:`otel_responses.instrumentation._httpx`; what it wraps in the SDK, in
+:mod:`otel_responses.instrumentation._openai`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+from . import _openai
+from ._httpx import (
+    AsyncObservingTransport,
+    ObservingTransport,
+    instrument_httpx,
+    uninstrument_httpx,
+)
+from .package import _instruments
+
+__all__ = [
+    "AsyncObservingTransport",
+    "ObservingTransport",
+    "OpenAIResponsesInstrumentor",
+    "instrument",
+    "instrument_httpx",
+    "uninstrument",
+    "uninstrument_httpx",
+]
+
+
+class OpenAIResponsesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Traces the openai SDK's Responses API calls: one span per call, with span events,
+    metrics and logs from the SSE stream (see ``docs/telemetry.md``).
+
+    ``instrument(tracer_provider=..., meter_provider=...)``; without them, the global providers.
+    """
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        _openai.patch(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        _openai.unpatch()
+
+
+def instrument(*, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    """Instrument the openai SDK (the one-line form of :class:`OpenAIResponsesInstrumentor`)."""
+    OpenAIResponsesInstrumentor().instrument(
+        tracer_provider=tracer_provider, meter_provider=meter_provider
+    )
+
+
+def uninstrument() -> None:
+    """Undo :func:`instrument`: the SDK is left exactly as it was."""
+    OpenAIResponsesInstrumentor().uninstrument()
