@@ -1,0 +1,156 @@
+"""Static checks of the provisioned Grafana dashboards (their PromQL runs in test_dash_e2e)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+GRAFANA = ROOT / "dashboards" / "grafana"
+DASHBOARDS = sorted(GRAFANA.glob("*.json"))
+BUILTIN = {"__rate_interval", "__interval", "__range", "__from", "__to", "__all_variables",
+           "__url_time_range", "__field", "__value", "__series", "__data", "__dashboard"}
+PANEL_TYPES = {"timeseries", "stat", "table", "heatmap", "logs", "row"}
+
+
+def _datasources() -> dict[str, str]:
+    out = {}
+    for path in (GRAFANA / "provisioning" / "datasources").glob("*.yaml"):
+        for ds in yaml.safe_load(path.read_text())["datasources"]:
+            out[ds["uid"]] = ds["type"]
+    return out
+
+
+def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for panel in board["panels"]:
+        out.append(panel)
+        out += panel.get("panels", [])
+    return out
+
+
+@pytest.fixture(params=DASHBOARDS, ids=[p.name for p in DASHBOARDS])
+def board(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return json.loads(request.param.read_text())
+
+
+def test_two_dashboards() -> None:
+    assert {p.name for p in DASHBOARDS} == {
+        "otel-responses-overview.json", "otel-responses-rate-limits.json"}
+
+
+def test_committed_json_matches_the_generator() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "build_dashboards", GRAFANA / "build_dashboards.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name, text in module.render().items():
+        assert (GRAFANA / name).read_text() == text, f"run build_dashboards.py: {name} is stale"
+
+
+def test_schema_fields(board: dict[str, Any]) -> None:
+    for key in ("uid", "title", "schemaVersion", "panels", "templating", "time", "links"):
+        assert key in board, key
+    assert isinstance(board["schemaVersion"], int) and board["schemaVersion"] >= 36
+    assert re.fullmatch(r"[a-z0-9-]{1,40}", board["uid"])
+    for panel in _panels(board):
+        assert panel["type"] in PANEL_TYPES, panel["type"]
+        assert panel["title"]
+        pos = panel["gridPos"]
+        assert set(pos) == {"h", "w", "x", "y"}
+        assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24 and pos["h"] > 0
+
+
+def test_panels_do_not_overlap(board: dict[str, Any]) -> None:
+    cells: dict[tuple[int, int], str] = {}
+    for panel in _panels(board):
+        pos = panel["gridPos"]
+        for x in range(pos["x"], pos["x"] + pos["w"]):
+            for y in range(pos["y"], pos["y"] + pos["h"]):
+                assert (x, y) not in cells, f"{panel['title']} overlaps {cells[(x, y)]}"
+                cells[(x, y)] = panel["title"]
+
+
+def test_unique_panel_ids(board: dict[str, Any]) -> None:
+    ids = [p["id"] for p in _panels(board)]
+    assert len(ids) == len(set(ids))
+
+
+def test_every_panel_has_a_query(board: dict[str, Any]) -> None:
+    for panel in _panels(board):
+        if panel["type"] == "row":
+            continue
+        targets = panel.get("targets") or []
+        assert targets, panel["title"]
+        refs = [t["refId"] for t in targets]
+        assert len(refs) == len(set(refs)), panel["title"]
+        for target in targets:
+            assert (target.get("expr") or target.get("query") or "").strip(), panel["title"]
+
+
+def test_datasource_uids_match_provisioning(board: dict[str, Any]) -> None:
+    provisioned = _datasources()
+    assert set(provisioned) == {"prometheus", "tempo", "loki"}
+    used = []
+    for panel in _panels(board):
+        if panel["type"] == "row":
+            continue
+        used.append(panel["datasource"])
+        used += [t["datasource"] for t in panel["targets"] if "datasource" in t]
+    used += [v["datasource"] for v in board["templating"]["list"] if "datasource" in v]
+    for ds in used:
+        assert provisioned.get(ds["uid"]) == ds["type"], ds
+
+
+def test_template_variables(board: dict[str, Any]) -> None:
+    defined = {v["name"] for v in board["templating"]["list"]}
+    assert {"service", "model", "provider"} <= defined
+    text = json.dumps(board["panels"]) + json.dumps(board["links"]) + json.dumps(
+        [v["query"] for v in board["templating"]["list"]])
+    used = {a or b for a, b in re.findall(r"\$\{(\w+)[^}]*\}|\$(\w+)", text)}
+    undefined = used - defined - BUILTIN
+    assert not undefined, undefined
+    # every Prometheus query filters by the three variables
+    for panel in _panels(board):
+        for target in panel.get("targets", []):
+            if target.get("datasource", {}).get("type") == "prometheus":
+                for var in ("$service", "$provider", "$model"):
+                    assert var in target["expr"], (panel["title"], var)
+
+
+def test_links_to_failed_stream_traces() -> None:
+    overview = json.loads((GRAFANA / "otel-responses-overview.json").read_text())
+    tempo_panels = [p for p in _panels(overview) if p.get("datasource", {}).get("uid") == "tempo"]
+    assert any("otel_responses.stream.outcome" in p["targets"][0]["query"] for p in tempo_panels)
+    assert any("explore" in link["url"] and "tempo" in link["url"] for link in overview["links"])
+    data_links = [link for p in _panels(overview)
+                  for link in p.get("fieldConfig", {}).get("defaults", {}).get("links", [])]
+    assert any("__field.labels.error_type" in link["url"] for link in data_links)
+    exemplars = [t for p in _panels(overview) for t in p.get("targets", []) if t.get("exemplar")]
+    assert exemplars
+
+
+def test_issue_panels_present() -> None:
+    overview = json.loads((GRAFANA / "otel-responses-overview.json").read_text())
+    exprs = " ".join(t.get("expr", "") + t.get("query", "")
+                     for p in _panels(overview) for t in p.get("targets", []))
+    for series in ("otel_responses_streams_total", "otel_responses_rate_limit_hits_total",
+                   "otel_responses_rate_limit_retry_after_seconds_bucket",
+                   "otel_responses_rate_limit_remaining_requests",
+                   "otel_responses_rate_limit_remaining_tokens",
+                   "otel_responses_time_to_first_token_seconds_bucket",
+                   "gen_ai_client_operation_time_to_first_chunk_seconds_bucket",
+                   "gen_ai_client_operation_time_per_output_chunk_seconds_bucket",
+                   "gen_ai_client_operation_duration_seconds_bucket",
+                   "gen_ai_client_token_usage", "otel_responses_events_total",
+                   "gen_ai.usage.cache_read.input_tokens",
+                   "gen_ai.usage.reasoning.output_tokens", "truncated|abandoned|cancelled"):
+        assert series in exprs, series
