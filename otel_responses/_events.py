@@ -29,12 +29,13 @@ TERMINAL_OUTCOMES = {
     "response.failed": "failed",
 }
 MAX_TYPE_CHARS = 96
-_kinds: dict[str, Kind] = {}
+KINDS: dict[str, Kind] = {}
+"""Memo of :func:`kind_of`; the hot path reads it directly before calling the function."""
 
 
 def kind_of(event_type: str) -> Kind:
     """Classify an event type (memoised: the per-delta hot path calls this)."""
-    kind = _kinds.get(event_type)
+    kind = KINDS.get(event_type)
     if kind is None:
         if event_type.endswith(".delta"):
             kind = Kind.DELTA
@@ -44,8 +45,8 @@ def kind_of(event_type: str) -> Kind:
             kind = Kind.ERROR
         else:
             kind = Kind.LIFECYCLE
-        if len(_kinds) < 1024:
-            _kinds[event_type] = kind
+        if len(KINDS) < 1024:
+            KINDS[event_type] = kind
     return kind
 
 

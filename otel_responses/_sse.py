@@ -152,20 +152,36 @@ class SSEDecoder:
             self._on_oversized()
 
     def _lines(self, lines: list[bytes]) -> None:
+        # The per-event hot path: state lives in locals for the loop and is written back once.
         data = self._data
+        size = self._data_size
+        event = self._event
+        broken = self._frame_broken
+        limit = self._max_line
         for line in lines:
             if not line:
-                if data or self._frame_broken:
-                    self._dispatch()
-                    data = self._data
-                else:
-                    self._event = b""
+                if data and not broken:
+                    payload = data[0] if len(data) == 1 else b"\n".join(data)
+                    name = self._types.get(event)
+                    if name is None:
+                        name = self._type_name(event)
+                    data = []
+                    self._on_message(name, payload)
+                elif data:
+                    data = []
+                size = 0
+                event = b""
+                broken = False
                 continue
-            if len(line) > self._max_line:
+            if len(line) > limit:
                 self._oversized()
+                broken = True
                 continue
             if line.startswith(b"data: "):
                 value = line[6:]
+            elif line.startswith(b"event: "):
+                event = line[7:]
+                continue
             elif line[0] == 58:  # b":" starts a comment
                 continue
             else:
@@ -174,36 +190,29 @@ class SSEDecoder:
                     value = value[1:]
                 if field != b"data":
                     if field == b"event":
-                        self._event = value
+                        event = value
                     elif field == b"id":
                         if b"\0" not in value:
                             self.last_event_id = value.decode("utf-8", "replace")
                     elif field == b"retry" and value.isdigit():
                         self.retry = int(value)
                     continue  # other fields are ignored, as the standard says
-            self._data_size += len(value) + 1
-            if self._data_size > self._max_line:
+            size += len(value) + 1
+            if size > limit:
                 self._oversized()
+                broken = True
                 continue
             data.append(value)
+        self._data = data
+        self._data_size = size
+        self._event = event
+        self._frame_broken = broken
 
-    def _dispatch(self) -> None:
-        data = self._data
-        event = self._event
-        broken = self._frame_broken
-        self._data = []
-        self._data_size = 0
-        self._event = b""
-        self._frame_broken = False
-        if broken:
-            return
-        payload = data[0] if len(data) == 1 else b"\n".join(data)
-        name = self._types.get(event)
-        if name is None:
-            name = event.decode("utf-8", "replace")
-            if len(self._types) < _TYPE_CACHE_MAX:
-                self._types[event] = name
-        self._on_message(name, payload)
+    def _type_name(self, event: bytes) -> str:
+        name = event.decode("utf-8", "replace")
+        if len(self._types) < _TYPE_CACHE_MAX:
+            self._types[event] = name
+        return name
 
 
 def decode_all(body: bytes, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> list[SSEMessage]:
