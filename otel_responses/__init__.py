@@ -12,6 +12,12 @@ from ._ratelimit import parse_duration
 from ._replay import ReplayResult, replay
 from ._sse import SSEDecoder, SSEMessage, decode_all
 from ._version import __version__
+from .instrumentation import (
+    OpenAIResponsesInstrumentor,
+    instrument,
+    instrument_httpx,
+    uninstrument,
+)
 
 OUTCOMES = (
     "completed",
@@ -29,6 +35,7 @@ __all__ = [
     "OUTCOMES",
     "ContentCapture",
     "OTelLogProcessor",
+    "OpenAIResponsesInstrumentor",
     "ReplayResult",
     "ResponseStreamHook",
     "SSEDecoder",
@@ -36,6 +43,9 @@ __all__ = [
     "__version__",
     "add_trace_context",
     "decode_all",
+    "instrument",
+    "instrument_httpx",
     "parse_duration",
     "replay",
+    "uninstrument",
 ]
