@@ -163,7 +163,14 @@ class ResponseStreamHook:
             if capture_content is None:
                 self._capture = content_capture_from_env()
             self._capturing = self._capture.enabled
+        except Exception as exc:
+            self._fault("start", exc)
+        try:
+            # Apart from the tracer's block: a broken meter costs the metrics, not the span.
             self._instruments = instruments_for(meter_provider)
+        except Exception as exc:
+            self._fault("start", exc)
+        try:
             attributes = dict(self._common)
             attributes[names.REQUEST_STREAM] = stream
             attributes[names.API_TYPE] = "responses"
@@ -194,10 +201,13 @@ class ResponseStreamHook:
         try:
             self._attempts += 1
             self._http_status = status_code
-            span = self._span
-            span.set_attribute(names.HTTP_STATUS_CODE, status_code)
             facts = facts_from_headers(headers) if headers else {}
             self._rate_limit = dict(facts)
+            # The stream's state first, the SDK calls after: a failing span or gauge must not
+            # cost the outcome its HTTP error.
+            self._http_error = self._error_from_body(body) if status_code >= 400 else None
+            span = self._span
+            span.set_attribute(names.HTTP_STATUS_CODE, status_code)
             attempt: dict[str, Any] = {
                 names.HTTP_STATUS_CODE: status_code,
                 names.HTTP_ATTEMPT_NUMBER: self._attempts,
@@ -213,7 +223,6 @@ class ResponseStreamHook:
                 if request_id:
                     span.set_attribute(names.REQUEST_ID, request_id)
                 self._record_headroom(facts)
-            self._http_error = self._error_from_body(body) if status_code >= 400 else None
         except Exception as exc:
             self._fault("on_response", exc)
 
@@ -373,15 +382,17 @@ class ResponseStreamHook:
             self._counts[event_type] += 1
         else:
             self._count_new_type(event_type)
-        self._span.add_event(event_type, ev.span_event_attributes(event_type, payload))
+        # The stream's state first, the span calls last: a failing span must not cost the
+        # outcome its terminal event.
         response = ev.field(payload, "response")
-        if response is not None:
-            self._note_response(response)
         if kind is Kind.TERMINAL:
             self._note_terminal(ev.TERMINAL_OUTCOMES[event_type], response)
         elif kind is Kind.ERROR and self._error_event is None:
             self._error_event = ev.error_of(payload)
             self._note_rate_limit(self._error_event)
+        if response is not None:
+            self._note_response(response)
+        self._span.add_event(event_type, ev.span_event_attributes(event_type, payload))
 
     def _note_terminal(self, outcome: str, response: Any) -> None:
         self._terminal = outcome
@@ -392,20 +403,23 @@ class ResponseStreamHook:
             self._incomplete_reason = ev.incomplete_reason(response)
 
     def _note_response(self, response: Any) -> None:
-        if self._response_id is None:
-            self._response_id = ev.text_str(ev.field(response, "id"))
-            if self._response_id:
-                self._span.set_attribute(names.RESPONSE_ID, self._response_id)
-        model = ev.text_str(ev.field(response, "model"))
-        if model and model != self._response_model:
-            self._response_model = model
-            self._span.set_attribute(names.RESPONSE_MODEL, model)
-        tier = ev.text_str(ev.field(response, "service_tier"))
-        if tier:
-            self._span.set_attribute(names.SERVICE_TIER, tier)
         usage = ev.usage_of(response)
         if usage is not None:
             self._usage = usage
+        new_id = None
+        if self._response_id is None:
+            self._response_id = new_id = ev.text_str(ev.field(response, "id"))
+        model = ev.text_str(ev.field(response, "model"))
+        new_model = model if model and model != self._response_model else None
+        if new_model:
+            self._response_model = new_model
+        tier = ev.text_str(ev.field(response, "service_tier"))
+        if new_id:
+            self._span.set_attribute(names.RESPONSE_ID, new_id)
+        if new_model:
+            self._span.set_attribute(names.RESPONSE_MODEL, new_model)
+        if tier:
+            self._span.set_attribute(names.SERVICE_TIER, tier)
 
     def _note_rate_limit(self, error: ev.ErrorInfo) -> None:
         for key, value in error.rate_limit.items():
@@ -548,7 +562,10 @@ class ResponseStreamHook:
             and outcome in ("cancelled", "transport_error")
             and (type(exc).__name__ not in _CANCELLATIONS)
         ):
-            span.record_exception(exc, {"exception.message": redact(str(exc))})
+            try:
+                span.record_exception(exc, {"exception.message": redact(str(exc))})
+            except Exception as fault:
+                self._fault("span", fault)
         duration = (end_ns - self._start_ns) / 1e9
         ttfc = (self._first_chunk_ns - self._start_ns) / 1e9 if self._first_chunk_ns else None
         ttft = (self._first_delta_ns - self._start_ns) / 1e9 if self._first_delta_ns else None
@@ -581,9 +598,12 @@ class ResponseStreamHook:
         attrs.update(self._rate_limit)
         if self._capturing and self._text:
             self._emit_content(attrs, outcome)
-        span.set_attributes(attrs)
-        if error_type is not None:
-            span.set_status(Status(StatusCode.ERROR, description))
+        try:  # a failing span costs the span's attributes, not the metrics and logs
+            span.set_attributes(attrs)
+            if error_type is not None:
+                span.set_status(Status(StatusCode.ERROR, description))
+        except Exception as fault:
+            self._fault("span", fault)
         try:
             self._record_metrics(outcome, error_type, duration, ttfc, ttft)
         except Exception as fault:
