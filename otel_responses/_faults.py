@@ -6,6 +6,7 @@ Each fault is added to ``otel_responses.internal_errors`` and logged at most onc
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -38,7 +39,8 @@ def report(site: str, exc: BaseException, counter: Any = None) -> None:
             if should_log and len(_last_logged) < 1024:
                 _last_logged[key] = now
         if counter is not None:
-            counter.add(1, {names.INTERNAL_ERROR_SITE: site, names.ERROR_TYPE: error_type})
+            with contextlib.suppress(Exception):  # a broken meter must not silence the log
+                counter.add(1, {names.INTERNAL_ERROR_SITE: site, names.ERROR_TYPE: error_type})
         if should_log:
             get_logger().error(
                 names.LOG_INTERNAL_ERROR,
