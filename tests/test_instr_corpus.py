@@ -17,7 +17,6 @@ from tests._instr_support import (
     SSE_HEADERS,
     async_client,
     attrs,
-    chunked,
     client,
     only_span,
     sse,
