@@ -21,6 +21,7 @@ import json
 import re
 import threading
 import time
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +40,7 @@ from ._sse import DEFAULT_MAX_LINE_BYTES, SSEDecoder
 from ._telemetry import Instruments, instruments_for, tracer_for
 
 MAX_EVENT_TYPES = 64
+_MAX_STACK_CHARS = 8192
 """Distinct event types counted per stream; further types are counted as ``_OTHER``."""
 
 _SEQ_KEY = b'"sequence_number":'
@@ -563,7 +565,11 @@ class ResponseStreamHook:
             and (type(exc).__name__ not in _CANCELLATIONS)
         ):
             try:
-                span.record_exception(exc, {"exception.message": redact(str(exc))})
+                # The SDK's default stack trace ends with str(exc), unredacted: replace it.
+                stack = redact("".join(traceback.format_exception(exc)), limit=_MAX_STACK_CHARS)
+                span.record_exception(
+                    exc, {"exception.message": redact(str(exc)), "exception.stacktrace": stack}
+                )
             except Exception as fault:
                 self._fault("span", fault)
         duration = (end_ns - self._start_ns) / 1e9

@@ -20,9 +20,9 @@ _SECRETS = (
 MAX_MESSAGE_CHARS = 1024
 
 
-def redact(text: str) -> str:
-    """``text`` with keys, tokens and account ids masked, cut to ``MAX_MESSAGE_CHARS``."""
-    text = text[: MAX_MESSAGE_CHARS * 4]
+def redact(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` with keys, tokens and account ids masked, cut to ``limit`` characters."""
+    text = text[: limit * 4]
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
-    return text[:MAX_MESSAGE_CHARS]
+    return text[:limit]
