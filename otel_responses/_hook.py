@@ -35,7 +35,7 @@ from ._config import ContentCapture, content_capture_from_env
 from ._events import Kind
 from ._logging import get_logger
 from ._ratelimit import facts_from_headers
-from ._redact import redact
+from ._redact import redact, scrub_secrets
 from ._sse import DEFAULT_MAX_LINE_BYTES, SSEDecoder
 from ._telemetry import Instruments, instruments_for, tracer_for
 
@@ -632,7 +632,8 @@ class ResponseStreamHook:
             [
                 {
                     "role": "assistant",
-                    "parts": [{"type": "text", "content": "".join(self._text)}],
+                    # Opted-in content is the model's text, but never a key or token it quotes.
+                    "parts": [{"type": "text", "content": scrub_secrets("".join(self._text))}],
                     "finish_reason": self._finish_reason(outcome),
                 }
             ]

@@ -17,7 +17,15 @@ _SECRETS = (
     (re.compile(r"\borg-[A-Za-z0-9]+"), "org-***"),
     (re.compile(r"\bproj_[A-Za-z0-9]+"), "proj_***"),
 )
+_KEYS_AND_TOKENS = _SECRETS[:3]
 MAX_MESSAGE_CHARS = 1024
+
+
+def scrub_secrets(text: str) -> str:
+    """``text`` with API keys and authorization tokens masked (no truncation, ids kept)."""
+    for pattern, replacement in _KEYS_AND_TOKENS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def redact(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
