@@ -44,6 +44,9 @@ _MAX_STACK_CHARS = 8192
 """Distinct event types counted per stream; further types are counted as ``_OTHER``."""
 
 _SEQ_KEY = b'"sequence_number":'
+_SEQ_KEY_LEN = len(_SEQ_KEY)
+_DELTA = Kind.DELTA
+_now = time.perf_counter_ns
 _KINDS = ev.KINDS
 _TYPE_PREFIX = b'{"type":"'
 _METRIC_TYPE = re.compile(r"(?:response\.[a-z0-9_.]{1,80}|error)")
@@ -73,26 +76,6 @@ def _qualname(exc: BaseException) -> str:
 
 def _is_transport_error(exc: BaseException) -> bool:
     return any(cls.__name__ in _TRANSPORT_ERRORS for cls in type(exc).__mro__)
-
-
-def _sequence_number(data: bytes) -> int | None:
-    """``sequence_number`` read from raw JSON without parsing it (the per-delta hot path).
-
-    The key cannot be matched inside a JSON string (its quotes would be escaped there), so the
-    last occurrence is the event's own field; the value ends at the next ``,`` or ``}``.
-    """
-    at = data.rfind(_SEQ_KEY)
-    if at < 0:
-        return None
-    start = at + len(_SEQ_KEY)
-    end = data.find(b",", start)
-    if end < 0:
-        end = data.find(b"}", start)
-    try:
-        value = int(data[start:end])
-    except ValueError:
-        return None
-    return value if value >= 0 else None
 
 
 class ResponseStreamHook:
@@ -127,6 +110,7 @@ class ResponseStreamHook:
         """The ``error.type`` recorded at the end, if any."""
         self._start_ns = time.perf_counter_ns()
         self._first_chunk_ns = 0
+        self._chunk_ns = 0
         self._first_delta_ns = 0
         self._last_delta_ns = 0
         self._n_events = 0
@@ -249,6 +233,8 @@ class ResponseStreamHook:
                     max_line_bytes=self._max_line_bytes,
                     on_oversized=self._on_oversized,
                 )
+            # One clock read per chunk: the events in it arrived together.
+            self._chunk_ns = _now()
             decoder.feed(chunk)
         except Exception as exc:
             self._fault("feed", exc)
@@ -258,6 +244,7 @@ class ResponseStreamHook:
         try:
             data = getattr(event, "data", None)
             if isinstance(data, str) and hasattr(event, "event"):
+                self._chunk_ns = _now()
                 self._on_message(getattr(event, "event", None) or "", data.encode())
                 return
             if not self._first_chunk_ns:
@@ -281,7 +268,7 @@ class ResponseStreamHook:
     # --- the per-event path ---------------------------------------------------------------
     def _on_message(self, event_type: str, data: bytes) -> None:
         try:
-            now = time.perf_counter_ns()
+            now = self._chunk_ns
             if not self._first_chunk_ns:
                 self._first_chunk_ns = now
             self._n_events += 1
@@ -292,10 +279,26 @@ class ResponseStreamHook:
                 if not event_type:
                     self._anomaly("undecodable", None, None)
                     return
-            event_type = event_type[: ev.MAX_TYPE_CHARS]
-            kind = _KINDS.get(event_type) or ev.kind_of(event_type)
-            if kind is Kind.DELTA:
-                self._delta(event_type, _sequence_number(data), data, now)
+            kind = _KINDS.get(event_type)
+            if kind is None:
+                event_type = event_type[: ev.MAX_TYPE_CHARS]
+                kind = ev.kind_of(event_type)
+            if kind is _DELTA:
+                # The sequence number, read from the raw JSON without parsing it. The key cannot
+                # match inside a JSON string (its quotes would be escaped there), so the last
+                # occurrence is the event's own field; its value ends at the next "," or "}".
+                seq: int | None = None
+                at = data.rfind(_SEQ_KEY)
+                if at >= 0:
+                    at += _SEQ_KEY_LEN
+                    end = data.find(b",", at)
+                    try:
+                        seq = int(data[at:end] if end > 0 else data[at:].rstrip(b"} \t\r\n"))
+                    except ValueError:
+                        seq = None
+                    if seq is not None and seq < 0:
+                        seq = None
+                self._delta(event_type, seq, data, now)
                 return
             try:
                 payload = json.loads(data)

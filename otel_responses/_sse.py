@@ -132,7 +132,8 @@ class SSEDecoder:
             self._discarding = False
             del lines[0]
         if lines:
-            self._lines(lines)
+            # A buffer within the bound cannot hold an oversized line: skip the per-line check.
+            self._lines(lines, len(buf) > self._max_line)
         if partial:
             self._pending.append(partial)
             self._pending_size = len(partial)
@@ -151,29 +152,31 @@ class SSEDecoder:
         if self._on_oversized is not None:
             self._on_oversized()
 
-    def _lines(self, lines: list[bytes]) -> None:
+    def _lines(self, lines: list[bytes], check_length: bool) -> None:
         # The per-event hot path: state lives in locals for the loop and is written back once.
         data = self._data
         size = self._data_size
         event = self._event
         broken = self._frame_broken
         limit = self._max_line
+        types = self._types
+        on_message = self._on_message
         for line in lines:
             if not line:
                 if data and not broken:
                     payload = data[0] if len(data) == 1 else b"\n".join(data)
-                    name = self._types.get(event)
+                    name = types.get(event)
                     if name is None:
                         name = self._type_name(event)
                     data = []
-                    self._on_message(name, payload)
+                    on_message(name, payload)
                 elif data:
                     data = []
                 size = 0
                 event = b""
                 broken = False
                 continue
-            if len(line) > limit:
+            if check_length and len(line) > limit:
                 self._oversized()
                 broken = True
                 continue

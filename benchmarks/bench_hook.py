@@ -1,0 +1,150 @@
+"""Cost of the hook per delta event, against a bare decode of the same bytes, in one run.
+
+    python benchmarks/bench_hook.py [--deltas 20000] [--repeat 7]
+
+"bare" is what any consumer of the stream must do anyway: split the SSE frames and
+``json.loads`` every payload. "hook" is ``ResponseStreamHook.feed`` over the same bytes in 4 KiB
+chunks, with a real SDK TracerProvider and MeterProvider behind it (spans to an in-memory
+exporter), including the end of the stream. Since the app decodes and the hook observes, the
+instrumented stream costs bare + hook: the budget is hook <= 50% of bare per delta.
+Also reports peak memory (tracemalloc) of the hook for 10k and 1M deltas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_responses import ResponseStreamHook, SSEDecoder
+
+CHUNK = 4096
+
+
+def make_stream(deltas: int) -> bytes:
+    """A realistic Responses stream: named events, sequence numbers, obfuscation padding."""
+    response = {"id": "resp_0123456789abcdef", "object": "response", "status": "in_progress",
+                "model": "gpt-4o-2024-08-06", "output": [], "usage": None}
+    frames = [("response.created", {"type": "response.created", "sequence_number": 0,
+                                     "response": response})]
+    for i in range(1, deltas + 1):
+        frames.append(("response.output_text.delta", {
+            "type": "response.output_text.delta", "content_index": 0, "delta": " token",
+            "item_id": "msg_0415a3de5d3015560069e2f3f52bf8819297ebb188bfe644d7",
+            "logprobs": [], "obfuscation": "NxNZCm3X6XN4", "output_index": 0,
+            "sequence_number": i}))
+    done = dict(response, status="completed",
+                usage={"input_tokens": 12, "output_tokens": deltas, "total_tokens": deltas + 12})
+    frames.append(("response.completed", {"type": "response.completed",
+                                          "sequence_number": deltas + 1, "response": done}))
+    return "".join(f"event: {t}\ndata: {json.dumps(d, separators=(',', ':'))}\n\n"
+                   for t, d in frames).encode()
+
+
+def chunks_of(body: bytes) -> list[bytes]:
+    return [body[i : i + CHUNK] for i in range(0, len(body), CHUNK)]
+
+
+def bare(chunks: list[bytes]) -> None:
+    """SSE split + json.loads, as tight as plain Python gets (C-level splits)."""
+    buf = b""
+    loads = json.loads
+    for chunk in chunks:
+        buf += chunk
+        *frames, buf = buf.split(b"\n\n")
+        for frame in frames:
+            for line in frame.split(b"\n"):
+                if line.startswith(b"data: "):
+                    loads(line[6:])
+
+
+def providers() -> tuple[TracerProvider, MeterProvider]:
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    return tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()])
+
+
+def hook_run(chunks: list[bytes], tp: TracerProvider, mp: MeterProvider) -> None:
+    hook = ResponseStreamHook(model="gpt-4o", tracer_provider=tp, meter_provider=mp)
+    for chunk in chunks:
+        hook.feed(chunk)
+    hook.end()
+
+
+def decoder_only(chunks: list[bytes]) -> None:
+    decoder = SSEDecoder(lambda event, data: None)
+    for chunk in chunks:
+        decoder.feed(chunk)
+
+
+def best(fn: Callable[[], None], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times), statistics.median(times)
+
+
+def peak_memory(deltas: int, tp: TracerProvider, mp: MeterProvider) -> int:
+    """Peak bytes the hook allocates while observing a stream of ``deltas`` deltas, fed in
+    chunks generated on the fly (so the stream itself is never held in memory)."""
+    frame = (b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+             b'"delta":" token","sequence_number":%d}\n\n')
+    per_chunk = 100
+    gc.collect()
+    tracemalloc.start()
+    hook = ResponseStreamHook(model="gpt-4o", tracer_provider=tp, meter_provider=mp)
+    for start in range(1, deltas + 1, per_chunk):
+        hook.feed(b"".join(frame % i for i in range(start, start + per_chunk)))
+    hook.end()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deltas", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    body = make_stream(args.deltas)
+    chunks = chunks_of(body)
+    events = args.deltas + 2
+    tp, mp = providers()
+    hook_run(chunks, tp, mp)  # warm caches (instruments, type tables)
+    rows = [
+        ("bare decode (split + json.loads)", best(lambda: bare(chunks), args.repeat)),
+        ("otel-responses SSEDecoder only", best(lambda: decoder_only(chunks), args.repeat)),
+        ("otel-responses hook (feed + end)", best(lambda: hook_run(chunks, tp, mp), args.repeat)),
+    ]
+    print(f"python {sys.version.split()[0]}; stream: {args.deltas} deltas, {len(body)} bytes, "
+          f"{len(chunks)} chunks of {CHUNK} B; best/median of {args.repeat}")
+    for name, (low, median) in rows:
+        print(f"  {name:36s} {low / events * 1e6:6.2f} us/event (median "
+              f"{median / events * 1e6:6.2f})  {events / low:12,.0f} events/s")
+    bare_us = rows[0][1][0] / events * 1e6
+    hook_us = rows[2][1][0] / events * 1e6
+    print(f"  hook cost / bare decode cost = {hook_us / bare_us:.2f} (budget <= 0.50); "
+          f"instrumented stream = {1 + hook_us / bare_us:.2f} x bare")
+    small = peak_memory(10_000, tp, mp)
+    large = peak_memory(1_000_000, tp, mp)
+    print(f"  peak memory of the hook: 10k deltas {small / 1024:.1f} KiB, "
+          f"1M deltas {large / 1024:.1f} KiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
