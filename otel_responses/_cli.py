@@ -16,12 +16,16 @@ from typing import Any
 
 import structlog
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    InMemoryMetricReader,
+    MetricExporter,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from ._logging import OTelLogProcessor
@@ -59,21 +63,22 @@ def _protocol(signal: str) -> str:
     ).strip()
 
 
-def _otlp_exporters() -> tuple[Any, Any, Any]:
-    """OTLP span, metric and log exporters, each over the protocol its variables ask for."""
-    if _protocol("TRACES") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    if _protocol("METRICS") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    if _protocol("LOGS") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-    return OTLPSpanExporter(), OTLPMetricExporter(), OTLPLogExporter()
+def _otlp_exporters() -> tuple[SpanExporter, MetricExporter, LogRecordExporter]:
+    """OTLP span, metric and log exporters, each over the protocol its variables ask for;
+    endpoints, headers, timeouts and compression come from the standard ``OTEL_*`` variables."""
+    from opentelemetry.exporter.otlp.proto.grpc import _log_exporter as grpc_logs
+    from opentelemetry.exporter.otlp.proto.grpc import metric_exporter as grpc_metrics
+    from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_traces
+    from opentelemetry.exporter.otlp.proto.http import _log_exporter as http_logs
+    from opentelemetry.exporter.otlp.proto.http import metric_exporter as http_metrics
+    from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_traces
+
+    grpc = {signal: _protocol(signal) == "grpc" for signal in ("TRACES", "METRICS", "LOGS")}
+    return (
+        grpc_traces.OTLPSpanExporter() if grpc["TRACES"] else http_traces.OTLPSpanExporter(),
+        grpc_metrics.OTLPMetricExporter() if grpc["METRICS"] else http_metrics.OTLPMetricExporter(),
+        grpc_logs.OTLPLogExporter() if grpc["LOGS"] else http_logs.OTLPLogExporter(),
+    )
 
 
 def _resource() -> Resource:

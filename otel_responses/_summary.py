@@ -6,10 +6,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import (
-    Gauge,
-    Histogram,
+    HistogramDataPoint,
     MetricsData,
-    Sum,
+    NumberDataPoint,
 )
 from opentelemetry.sdk.trace import ReadableSpan
 
@@ -47,16 +46,13 @@ def format_span(span: ReadableSpan, logs: Sequence[Mapping[str, Any]] = ()) -> s
     status = span.status.status_code.name
     if span.status.description:
         status += f" ({span.status.description})"
-    lines = [
-        f"span {span.name!r}  trace_id={format(span.context.trace_id, '032x')}"
-        if span.context
-        else f"span {span.name!r}",
-        f"  outcome={attributes.get(names.OUTCOME)}  status={status}"
-        + (
-            f"  error.type={attributes[names.ERROR_TYPE]}" if names.ERROR_TYPE in attributes else ""
-        ),
-        "  attributes:",
-    ]
+    header = f"span {span.name!r}"
+    if span.context is not None:
+        header += f"  trace_id={span.context.trace_id:032x}"
+    outcome = f"  outcome={attributes.get(names.OUTCOME)}  status={status}"
+    if names.ERROR_TYPE in attributes:
+        outcome += f"  error.type={_value(attributes[names.ERROR_TYPE])}"
+    lines = [header, outcome, "  attributes:"]
     lines += [
         f"    {key} = {_value(value)}"
         for key, value in sorted(attributes.items())
@@ -89,12 +85,12 @@ def format_metrics(data: MetricsData | None) -> str:
                 lines.append(f"  {metric.name}{unit}")
                 for point in metric.data.data_points:
                     labels = _attrs(point.attributes, _METRIC_NOISE)
-                    if isinstance(metric.data, Histogram):
+                    if isinstance(point, HistogramDataPoint):
                         mean = point.sum / point.count if point.count else 0.0
                         shown = f"count={point.count} sum={point.sum:.6g} mean={mean:.6g}"
-                    elif isinstance(metric.data, (Sum, Gauge)):
+                    elif isinstance(point, NumberDataPoint):
                         shown = f"value={_value(point.value)}"
-                    else:  # pragma: no cover - the SDK has no other point kinds
-                        shown = str(point)
+                    else:  # exponential histograms: only with a user-configured view
+                        shown = f"count={point.count} sum={point.sum:.6g}"
                     lines.append(f"    {{{labels}}} {shown}")
     return "\n".join(lines)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.semconv.schemas import Schemas
@@ -114,23 +113,31 @@ class Instruments:
 
 
 _lock = threading.Lock()
-_instruments: weakref.WeakKeyDictionary[Any, Instruments] = weakref.WeakKeyDictionary()
-_tracers: weakref.WeakKeyDictionary[Any, trace.Tracer] = weakref.WeakKeyDictionary()
-_global: dict[str, Any] = {}
+_instruments: weakref.WeakKeyDictionary[metrics.MeterProvider, Instruments] = (
+    weakref.WeakKeyDictionary()
+)
+_tracers: weakref.WeakKeyDictionary[trace.TracerProvider, trace.Tracer] = (
+    weakref.WeakKeyDictionary()
+)
+# The global providers are proxies until the app sets real ones, and OTel's proxy meter and
+# tracer forward to those once set, so caching what they return for ``None`` is safe.
+_global_instruments: list[Instruments] = []
+_global_tracer: list[trace.Tracer] = []
 
 
 def instruments_for(meter_provider: metrics.MeterProvider | None) -> Instruments:
     """The shared instruments of ``meter_provider`` (the global one when ``None``)."""
-    found = (
-        _global.get("instruments") if meter_provider is None else _instruments.get(meter_provider)
-    )
-    if found is not None:
-        return found  # type: ignore[no-any-return]
+    if meter_provider is None:
+        if _global_instruments:
+            return _global_instruments[0]
+    elif (found := _instruments.get(meter_provider)) is not None:
+        return found
     with _lock:
-        meter = metrics.get_meter(_SCOPE, __version__, meter_provider, schema_url=_SCHEMA_URL)
-        made = Instruments(meter)
+        made = Instruments(
+            metrics.get_meter(_SCOPE, __version__, meter_provider, schema_url=_SCHEMA_URL)
+        )
         if meter_provider is None:
-            _global["instruments"] = made
+            _global_instruments[:] = [made]
         else:
             _instruments[meter_provider] = made
         return made
@@ -138,13 +145,15 @@ def instruments_for(meter_provider: metrics.MeterProvider | None) -> Instruments
 
 def tracer_for(tracer_provider: trace.TracerProvider | None) -> trace.Tracer:
     """The shared tracer of ``tracer_provider`` (the global one when ``None``)."""
-    found = _global.get("tracer") if tracer_provider is None else _tracers.get(tracer_provider)
-    if found is not None:
-        return found  # type: ignore[no-any-return]
+    if tracer_provider is None:
+        if _global_tracer:
+            return _global_tracer[0]
+    elif (found := _tracers.get(tracer_provider)) is not None:
+        return found
     with _lock:
         made = trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=_SCHEMA_URL)
         if tracer_provider is None:
-            _global["tracer"] = made
+            _global_tracer[:] = [made]
         else:
             _tracers[tracer_provider] = made
         return made
