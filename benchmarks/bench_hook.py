@@ -88,14 +88,17 @@ def decoder_only(chunks: list[bytes]) -> None:
         decoder.feed(chunk)
 
 
-def best(fn: Callable[[], None], repeat: int) -> float:
-    times = []
+def timed(cases: dict[str, Callable[[], None]], repeat: int) -> dict[str, tuple[float, float]]:
+    """Best and median seconds of each case; the cases take turns within each round, so a
+    burst of load on the machine hits them alike."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
+        for name, fn in cases.items():
+            gc.collect()
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: (min(t), statistics.median(t)) for name, t in times.items()}
 
 
 def peak_memory(deltas: int, tp: TracerProvider, mp: MeterProvider) -> int:
@@ -118,18 +121,18 @@ def peak_memory(deltas: int, tp: TracerProvider, mp: MeterProvider) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deltas", type=int, default=20_000)
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
     body = make_stream(args.deltas)
     chunks = chunks_of(body)
     events = args.deltas + 2
     tp, mp = providers()
     hook_run(chunks, tp, mp)  # warm caches (instruments, type tables)
-    rows = [
-        ("bare decode (split + json.loads)", best(lambda: bare(chunks), args.repeat)),
-        ("otel-responses SSEDecoder only", best(lambda: decoder_only(chunks), args.repeat)),
-        ("otel-responses hook (feed + end)", best(lambda: hook_run(chunks, tp, mp), args.repeat)),
-    ]
+    rows = list(timed({
+        "bare decode (split + json.loads)": lambda: bare(chunks),
+        "otel-responses SSEDecoder only": lambda: decoder_only(chunks),
+        "otel-responses hook (feed + end)": lambda: hook_run(chunks, tp, mp),
+    }, args.repeat).items())
     print(f"python {sys.version.split()[0]}; stream: {args.deltas} deltas, {len(body)} bytes, "
           f"{len(chunks)} chunks of {CHUNK} B; best/median of {args.repeat}")
     for name, (low, median) in rows:

@@ -324,21 +324,30 @@ class ResponseStreamHook:
         found = payload.get("type") if isinstance(payload, dict) else None
         return found if isinstance(found, str) else ""
 
-    def _delta(self, event_type: str, seq: int | None, payload: Any, now: int) -> None:
+    def _admit(self, event_type: str, seq: int | None) -> bool:
+        """Count an event, unless it is late (after the terminal event) or repeats a sequence
+        number: those are anomalies, recorded and otherwise ignored."""
         if self._terminal is not None:
             self._anomaly("after_terminal", event_type, seq)
-            return
+            return False
         if seq is not None:
             if seq <= self._last_seq:
                 self._anomaly("repeated_sequence", event_type, seq)
-                return
+                return False
             self._last_seq = seq
         counts = self._counts
         count = counts.get(event_type)
         if count is not None:
             counts[event_type] = count + 1
+        elif len(counts) < MAX_EVENT_TYPES:
+            counts[event_type] = 1
         else:
-            self._count_new_type(event_type)
+            counts[names.OTHER] = counts.get(names.OTHER, 0) + 1
+        return True
+
+    def _delta(self, event_type: str, seq: int | None, payload: Any, now: int) -> None:
+        if not self._admit(event_type, seq):
+            return
         self._n_deltas += 1
         self._last_delta_ns = now
         if not self._first_delta_ns:
@@ -350,12 +359,6 @@ class ResponseStreamHook:
                 )
         if self._capturing and event_type == "response.output_text.delta":
             self._capture_text(payload)
-
-    def _count_new_type(self, event_type: str) -> None:
-        counts = self._counts
-        if len(counts) >= MAX_EVENT_TYPES:
-            event_type = names.OTHER
-        counts[event_type] = counts.get(event_type, 0) + 1
 
     def _capture_text(self, payload: Any) -> None:
         room = self._capture.max_chars - self._text_chars
@@ -375,18 +378,8 @@ class ResponseStreamHook:
     def _lifecycle(self, event_type: str, kind: Kind, payload: Any) -> None:
         seq = ev.field(payload, "sequence_number")
         seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
-        if self._terminal is not None:
-            self._anomaly("after_terminal", event_type, seq)
+        if not self._admit(event_type, seq):
             return
-        if seq is not None:
-            if seq <= self._last_seq:
-                self._anomaly("repeated_sequence", event_type, seq)
-                return
-            self._last_seq = seq
-        if event_type in self._counts:
-            self._counts[event_type] += 1
-        else:
-            self._count_new_type(event_type)
         # The stream's state first, the span calls last: a failing span must not cost the
         # outcome its terminal event.
         response = ev.field(payload, "response")

@@ -132,23 +132,29 @@ def test_export_over_the_wire(protocol: str) -> None:
         _check_seed(receiver.received)
 
 
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``otel-responses`` as a user would, with no OTEL_* settings but ``env``'s."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    return subprocess.run(
+        [sys.executable, "-m", "otel_responses._cli", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_cli_exports_when_an_endpoint_is_configured(protocol: str) -> None:
     receiver = GrpcReceiver() if protocol == "grpc" else HttpReceiver()
     with receiver:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-        env.update(
+        done = _cli(
+            "replay",
+            str(SEED),
             OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
             OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
             OTEL_SERVICE_NAME="cli-test",
-        )
-        done = subprocess.run(
-            [sys.executable, "-m", "otel_responses._cli", "replay", str(SEED)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
         )
         assert done.returncode == 0, done.stderr
         assert "outcome=failed error.type=rate_limit_exceeded" in done.stdout
@@ -158,16 +164,8 @@ def test_cli_exports_when_an_endpoint_is_configured(protocol: str) -> None:
         assert resource["service.name"] == "cli-test"
 
 
-def test_cli_summary_without_endpoint(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "otel_responses._cli", "replay", str(FIXTURES)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def test_cli_summary_without_endpoint() -> None:
+    done = _cli("replay", str(FIXTURES))
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert out.count("== ") == 24
@@ -179,16 +177,20 @@ def test_cli_summary_without_endpoint(tmp_path: Path) -> None:
 
 def test_cli_missing_file_is_one_line_and_nonzero(tmp_path: Path) -> None:
     missing = tmp_path / "nope.sse"
-    done = subprocess.run(
-        [sys.executable, "-m", "otel_responses._cli", "replay", str(missing), str(SEED)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _cli("replay", str(missing), str(SEED))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"otel-responses: error: cannot read {missing}: No such file or directory"
     ]
     assert "Traceback" not in done.stderr
     assert "rate_limit_exceeded" in done.stdout  # the readable file was still replayed
+
+
+def test_cli_rejects_bad_arguments_without_traceback(tmp_path: Path) -> None:
+    done = _cli("replay", "--chunk-size", "0", str(SEED))
+    assert done.returncode == 2 and "--chunk-size must be positive" in done.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = _cli("replay", str(empty))
+    assert done.returncode == 2 and "no transcripts" in done.stderr
+    assert "Traceback" not in done.stderr
