@@ -167,7 +167,10 @@ class ResponseStreamHook:
             self._log = get_logger().bind(
                 trace_id=format(ctx.trace_id, "032x"), span_id=format(ctx.span_id, "016x")
             )
-            self._log.debug(names.LOG_START, **{names.REQUEST_MODEL: model})
+            self._log.debug(
+                names.LOG_START,
+                **({names.REQUEST_MODEL: model} if model else {}),
+            )
         except Exception as exc:
             self._fault("start", exc)
 
