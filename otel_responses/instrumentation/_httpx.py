@@ -111,7 +111,7 @@ class _Observer:
         "decoder",
         "done",
         "ends_on_error",
-        "finalizer",
+        "finalizers",
         "headers",
         "hook",
         "mode",
@@ -128,7 +128,7 @@ class _Observer:
         self.decoder: Any = None
         self.done = False
         self.ends_on_error = False
-        self.finalizer: weakref.finalize[Any, Any] | None = None
+        self.finalizers: list[weakref.finalize[Any, Any]] = []
 
     # --- the sink each chunk goes to ---------------------------------------------------
     def sink(self) -> Callable[[bytes], None]:
@@ -175,11 +175,18 @@ class _Observer:
         if self.done:
             return False
         self.done = True
-        finalizer = self.finalizer
-        if finalizer is not None:
-            self.finalizer = None
-            finalizer.detach()
+        finalizers = self.finalizers
+        if finalizers:
+            self.finalizers = []
+            for finalizer in finalizers:
+                finalizer.detach()
         return True
+
+    def anchor(self, owner: Any) -> None:
+        """End as ``abandoned`` when ``owner`` is garbage-collected unfinished. The callback
+        holds this observer, never ``owner``."""
+        if not self.done:
+            self.finalizers.append(weakref.finalize(owner, self.dropped))
 
     def exhausted(self) -> None:
         """The body was read to its end."""
@@ -347,7 +354,20 @@ def observe_response(response: Any, hook: ResponseStreamHook, *, ends_on_error: 
         response.stream = _ObservedSyncStream(stream, observer)
     else:
         response.stream = _ObservedAsyncStream(stream, observer)
-    observer.finalizer = weakref.finalize(response, observer.dropped)
+    observer.anchor(response)
+
+
+def anchor_to(owner: Any, response: Any) -> None:
+    """Also end ``response``'s observation as ``abandoned`` when ``owner`` (an object reading it,
+    e.g. the SDK's ``Stream``) is collected. Needed because the SDK's ``Stream`` sits in a
+    reference cycle with its own generator: the cyclic collector may finalize that generator —
+    whose ``finally`` closes the response, which would read as ``cancelled`` — while the response
+    itself, referenced from the cycle but older, is still alive. Weak-reference callbacks of the
+    objects in a collected cycle run before any of them is finalized, so anchoring to the
+    ``Stream`` itself names the ending correctly."""
+    stream = getattr(response, "stream", None)
+    if type(stream) in (_ObservedSyncStream, _ObservedAsyncStream):
+        stream.__dict__["_observer"].anchor(owner)
 
 
 _MODULES_SYNC = tuple(m.SyncByteStream for m in _MODULES)

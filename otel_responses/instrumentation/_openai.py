@@ -1,6 +1,6 @@
 """Wrapping the openai SDK: where a call starts and ends, and every HTTP attempt it makes.
 
-Two methods of the SDK's base clients are replaced (on the classes, so clients created before
+Three methods are replaced (on the classes, so clients created before
 instrumenting are covered too, and ``uninstrument`` puts the very same function objects back):
 
 * ``SyncAPIClient.request`` / ``AsyncAPIClient.request`` — every SDK call passes through it,
@@ -15,6 +15,9 @@ instrumenting are covered too, and ``uninstrument`` puts the very same function 
 * ``SyncAPIClient._send_request`` / ``AsyncAPIClient._send_request`` — one call per HTTP
   attempt, retries included: the response of each attempt is handed to
   :func:`._httpx.observe_response`, which records the attempt and wraps its byte stream.
+* ``Stream.__init__`` / ``AsyncStream.__init__`` — after the original, a stream reading an
+  observed response is made an anchor of its ``weakref.finalize`` (see
+  :func:`._httpx.anchor_to` for why the response alone is not enough under the cyclic GC).
 
 Nothing else is touched: the SDK builds its ``Stream``, ``ResponseStream``, events and exceptions
 exactly as it would uninstrumented, from the same bytes.
@@ -29,7 +32,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import _faults
 from .._hook import ResponseStreamHook
-from ._httpx import _RESPONSES_PATH, _RESUME_PATH, active, observe_response
+from ._httpx import _RESPONSES_PATH, _RESUME_PATH, active, anchor_to, observe_response
 
 _providers: dict[str, Any] = {"tracer_provider": None, "meter_provider": None}
 _saved: list[tuple[type, str, Any]] = []
@@ -137,6 +140,18 @@ def _wrap_async_send(original: Any) -> Any:
     return _send_request
 
 
+def _wrap_stream_init(original: Any) -> Any:
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        try:
+            anchor_to(self, self.response)
+        except Exception as exc:
+            _faults.report("instrumentation.anchor", exc)
+
+    return __init__
+
+
 def patch(tracer_provider: Any = None, meter_provider: Any = None) -> None:
     """Replace the SDK methods (idempotent: a second call only updates the providers)."""
     _providers["tracer_provider"] = tracer_provider
@@ -144,12 +159,15 @@ def patch(tracer_provider: Any = None, meter_provider: Any = None) -> None:
     if _saved:
         return
     from openai._base_client import AsyncAPIClient, SyncAPIClient
+    from openai._streaming import AsyncStream, Stream
 
     for cls, name, wrap in (
         (SyncAPIClient, "request", _wrap_request),
         (SyncAPIClient, "_send_request", _wrap_send),
         (AsyncAPIClient, "request", _wrap_async_request),
         (AsyncAPIClient, "_send_request", _wrap_async_send),
+        (Stream, "__init__", _wrap_stream_init),
+        (AsyncStream, "__init__", _wrap_stream_init),
     ):
         original = cls.__dict__[name]
         _saved.append((cls, name, original))
