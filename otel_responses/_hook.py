@@ -452,12 +452,15 @@ class ResponseStreamHook:
         instruments = self._instruments
         if instruments is None:
             return
-        remaining = facts.get(names.RL_REMAINING_REQUESTS)
-        if remaining is not None:
-            instruments.remaining_requests.set(remaining, self._common)
-        remaining = facts.get(names.RL_REMAINING_TOKENS)
-        if remaining is not None:
-            instruments.remaining_tokens.set(remaining, self._common)
+        for attr, gauge in (
+            (names.RL_REMAINING_REQUESTS, instruments.remaining_requests),
+            (names.RL_REMAINING_TOKENS, instruments.remaining_tokens),
+            (names.RL_LIMIT_REQUESTS, instruments.limit_requests),
+            (names.RL_LIMIT_TOKENS, instruments.limit_tokens),
+        ):
+            value = facts.get(attr)
+            if value is not None:
+                gauge.set(value, self._common)
 
     # --- endings ---------------------------------------------------------------------------
     @property
@@ -659,36 +662,43 @@ class ResponseStreamHook:
             ended[names.RESPONSE_MODEL] = self._response_model
         if error_type is not None:
             ended[names.ERROR_TYPE] = error_type
-        instruments.duration.record(duration, ended)
+        # In the span's context, so that histogram points carry exemplars linking to the trace.
+        ctx = trace.set_span_in_context(self._span)
+        instruments.duration.record(duration, ended, ctx)
         usage = self._usage
         if usage is not None:
             for token_type, value in (("input", usage.input), ("output", usage.output)):
                 if value is not None:
-                    instruments.token_usage.record(value, {**ended, names.TOKEN_TYPE: token_type})
+                    attrs = {**ended, names.TOKEN_TYPE: token_type}
+                    instruments.token_usage.record(value, attrs, ctx)
+            for kind, value in (("cache_read", usage.cached), ("reasoning", usage.reasoning)):
+                if value is not None:
+                    attrs = {**ended, names.TOKEN_KIND: kind}
+                    instruments.token_details.record(value, attrs, ctx)
         if ttfc is not None:
-            instruments.time_to_first_chunk.record(ttfc, ended)
+            instruments.time_to_first_chunk.record(ttfc, ended, ctx)
         if ttft is not None:
-            instruments.time_to_first_token.record(ttft, ended)
+            instruments.time_to_first_token.record(ttft, ended, ctx)
         if self._n_deltas >= 2:
             mean_gap = (self._last_delta_ns - self._first_delta_ns) / (self._n_deltas - 1) / 1e9
-            instruments.time_per_output_chunk.record(mean_gap, ended)
-        instruments.streams.add(1, {**ended, names.OUTCOME: outcome})
+            instruments.time_per_output_chunk.record(mean_gap, ended, ctx)
+        instruments.streams.add(1, {**ended, names.OUTCOME: outcome}, ctx)
         for event_type, count in self._counts.items():
             metric_type = event_type if _METRIC_TYPE.fullmatch(event_type) else names.OTHER
-            instruments.events.add(count, {**common, names.EVENT_TYPE: metric_type})
+            instruments.events.add(count, {**common, names.EVENT_TYPE: metric_type}, ctx)
         for kind, count in self._anomalies.items():
-            instruments.anomalies.add(count, {**common, names.ANOMALY_KIND: kind})
+            instruments.anomalies.add(count, {**common, names.ANOMALY_KIND: kind}, ctx)
         if error_type == "rate_limit_exceeded" or (self._http_status == 429 and outcome == "error"):
             hit = dict(common)
             hit[names.ERROR_TYPE] = error_type
             window = self._rate_limit.get(names.RL_WINDOW)
             if window is not None:
                 hit[names.RL_WINDOW] = window
-            instruments.rate_limit_hits.add(1, hit)
+            instruments.rate_limit_hits.add(1, hit, ctx)
             retry_after = self._rate_limit.get(names.RL_RETRY_AFTER)
             if retry_after is not None:
                 hit.pop(names.ERROR_TYPE)
-                instruments.retry_after.record(retry_after, hit)
+                instruments.retry_after.record(retry_after, hit, ctx)
 
     def _log_end(
         self,

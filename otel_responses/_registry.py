@@ -393,6 +393,37 @@ REMAINING_TOKENS = _metric(
     _COMMON,
     semconv=False,
 )
+LIMIT_REQUESTS = _metric(
+    "otel_responses.rate_limit.limit_requests",
+    "gauge",
+    "{request}",
+    "Last `x-ratelimit-limit-requests` seen (for headroom ratios).",
+    _COMMON,
+    semconv=False,
+)
+LIMIT_TOKENS = _metric(
+    "otel_responses.rate_limit.limit_tokens",
+    "gauge",
+    "{token}",
+    "Last `x-ratelimit-limit-tokens` seen (for headroom ratios).",
+    _COMMON,
+    semconv=False,
+)
+TOKEN_KIND = _attr(
+    "otel_responses.token.kind",
+    "string",
+    "Metric attribute of `otel_responses.token.usage.details`: `cache_read` or `reasoning`.",
+)
+TOKEN_DETAILS = _metric(
+    "otel_responses.token.usage.details",
+    "histogram",
+    "{token}",
+    "Cached input tokens and reasoning output tokens, one point each per stream that reports "
+    "them. Kept apart from `gen_ai.client.token.usage`, whose input and output already include "
+    "them, so that summing that metric never double-counts.",
+    (*_ENDED, TOKEN_KIND),
+    semconv=False,
+)
 ANOMALIES = _metric(
     "otel_responses.anomalies",
     "counter",

@@ -110,6 +110,18 @@ class Instruments:
         self.remaining_tokens = meter.create_gauge(
             names.REMAINING_TOKENS, "{token}", "x-ratelimit-remaining-tokens."
         )
+        self.limit_requests = meter.create_gauge(
+            names.LIMIT_REQUESTS, "{request}", "x-ratelimit-limit-requests."
+        )
+        self.limit_tokens = meter.create_gauge(
+            names.LIMIT_TOKENS, "{token}", "x-ratelimit-limit-tokens."
+        )
+        self.token_details = hist(
+            names.TOKEN_DETAILS,
+            "{token}",
+            "Cached input and reasoning output tokens.",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )
 
 
 _lock = threading.Lock()

@@ -505,3 +505,36 @@ def test_full_corpus_file_through_on_event_dicts(telemetry: Telemetry) -> None:
     attrs = _attrs(telemetry)
     assert attrs["otel_responses.stream.outcome"] == "completed"
     assert attrs["otel_responses.deltas.count"] == 44
+
+
+def test_histograms_carry_exemplars_of_the_stream_trace(telemetry: Telemetry) -> None:
+    hook = _hook(telemetry)
+    hook.feed(_sse(CREATED) + _sse(_delta(1)) + _sse(_delta(2)) + _sse(_completed(3)))
+    hook.end()
+    (span,) = telemetry.finished()
+    data = telemetry.metrics.get_metrics_data()  # one collection: it resets the exemplars
+    histograms = {
+        m.name: m.data.data_points
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if type(m.data).__name__ == "Histogram"
+    }
+    assert len(histograms) >= 6
+    for name, (point, *_) in histograms.items():
+        assert {e.trace_id for e in point.exemplars} == {span.context.trace_id}, name
+
+
+def test_cached_and_reasoning_tokens_and_limit_gauges(telemetry: Telemetry) -> None:
+    hook = _hook(telemetry)
+    hook.on_response(200, {"x-ratelimit-limit-requests": "500", "x-ratelimit-limit-tokens": "9000"})
+    hook.feed(_sse(CREATED) + _sse(_completed(1)))
+    hook.end()
+    details = {
+        a["otel_responses.token.kind"]: p.sum
+        for a, p in telemetry.points("otel_responses.token.usage.details")
+    }
+    assert details == {"cache_read": 4, "reasoning": 2}
+    ((_, requests),) = telemetry.points("otel_responses.rate_limit.limit_requests")
+    ((_, tokens),) = telemetry.points("otel_responses.rate_limit.limit_tokens")
+    assert (requests.value, tokens.value) == (500, 9000)
