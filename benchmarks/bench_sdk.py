@@ -17,7 +17,8 @@ variant, peak and retained memory (tracemalloc) around one 50,000-delta stream.
 Peers are installed into the current environment when this command runs (never as test or
 package dependencies), constrained to the versions of everything already installed
 (openai, httpx, OpenTelemetry, ...) so that nothing the project uses is changed; a peer that
-cannot be installed beside them is reported as such. ``--no-install`` skips installing; ``--only NAME`` runs one variant.
+cannot be installed beside them is reported as such. ``--no-install`` skips installing;
+``--only NAME`` runs one variant.
 """
 
 from __future__ import annotations
