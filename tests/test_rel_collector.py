@@ -1,0 +1,392 @@
+"""Collector down or slow: bounded queues, prompt exit, export resumes when it comes back.
+
+Collectors simulated on 127.0.0.1: a refused port, a black hole (accepts, never answers) and a
+collector answering 503 (HTTP) / UNAVAILABLE (gRPC). For each, over OTLP/gRPC and OTLP/HTTP, a
+child process runs 3,000 streams through the hook with spans, metrics and logs exported in the
+background, checks the span queue never exceeds ``max_queue_size``, and exits: the exit must be
+prompt (a generous liveness bound, not a performance figure; throughput and latency are measured
+in ``benchmarks/bench_collector_down.py``). Then, in process, a real loopback OTLP receiver is
+started on the port the exporters were pointed at while it was down: export resumes.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from otel_responses import ResponseStreamHook
+from otel_responses import _registry as names
+
+from .otlp_receiver import HttpReceiver
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TEXT = FIXTURES / "otel-contrib__text_stream.sse"
+EXIT_BOUND_S = 30.0  # liveness: the child's exporters time out after 2 s per signal
+
+# --- collectors that are not there ----------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def black_hole() -> Iterator[int]:
+    """Accepts connections and never reads or answers (at most 64, for at most 120 s)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold() -> None:
+        deadline = time.monotonic() + 120
+        while not stop.is_set() and time.monotonic() < deadline and len(held) < 64:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+@contextmanager
+def http_503() -> Iterator[int]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Unavailable:
+    def Export(self, request: Any, context: Any) -> Any:
+        context.abort(grpc.StatusCode.UNAVAILABLE, "collector overloaded")
+
+
+@contextmanager
+def grpc_unavailable() -> Iterator[int]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
+
+    for add, base in (
+        (trace_service_pb2_grpc.add_TraceServiceServicer_to_server, "TraceServiceServicer"),
+        (metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server, "MetricsServiceServicer"),
+        (logs_service_pb2_grpc.add_LogsServiceServicer_to_server, "LogsServiceServicer"),
+    ):
+        module = {
+            "TraceServiceServicer": trace_service_pb2_grpc,
+            "MetricsServiceServicer": metrics_service_pb2_grpc,
+            "LogsServiceServicer": logs_service_pb2_grpc,
+        }[base]
+        add(type(base, (_Unavailable, getattr(module, base)), {})(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop(grace=None)
+
+
+@contextmanager
+def collector(kind: str, protocol: str) -> Iterator[int]:
+    if kind == "refused":
+        yield free_port()
+    elif kind == "black_hole":
+        with black_hole() as port:
+            yield port
+    elif protocol == "http":
+        with http_503() as port:
+            yield port
+    else:
+        with grpc_unavailable() as port:
+            yield port
+
+
+# --- the app, in a child process ------------------------------------------------------------
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time, structlog
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from otel_responses import OTelLogProcessor, ResponseStreamHook
+
+    protocol, port, body_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        endpoint = {s: f"127.0.0.1:{port}" for s in ("traces", "metrics", "logs")}
+        extra = {"insecure": True}
+    else:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        endpoint = {s: f"http://127.0.0.1:{port}/v1/{s}" for s in ("traces", "metrics", "logs")}
+        extra = {}
+    QUEUE = 512
+    bsp = BatchSpanProcessor(
+        OTLPSpanExporter(endpoint=endpoint["traces"], timeout=2, **extra),
+        max_queue_size=QUEUE, schedule_delay_millis=200, export_timeout_millis=2000,
+    )
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(bsp)
+    meter_provider = MeterProvider(metric_readers=[PeriodicExportingMetricReader(
+        OTLPMetricExporter(endpoint=endpoint["metrics"], timeout=2, **extra),
+        export_interval_millis=300, export_timeout_millis=2000,
+    )])
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(
+        OTLPLogExporter(endpoint=endpoint["logs"], timeout=2, **extra),
+        max_queue_size=QUEUE, schedule_delay_millis=200, export_timeout_millis=2000,
+    ))
+    structlog.configure(
+        processors=[OTelLogProcessor(logger_provider), lambda l, m, e: ""],
+        logger_factory=structlog.ReturnLoggerFactory(),
+    )
+    body = open(body_path, "rb").read()
+    peak = 0
+    for i in range(3000):
+        hook = ResponseStreamHook(
+            model="gpt-4o", tracer_provider=tracer_provider, meter_provider=meter_provider
+        )
+        for start in range(0, len(body), 4096):
+            hook.feed(body[start:start + 4096])
+        hook.end()
+        peak = max(peak, len(bsp._batch_processor._queue))
+    assert peak <= QUEUE, peak
+    print("streams done, peak span queue", peak, flush=True)
+    # Exit without an explicit shutdown: the providers' atexit hooks flush, bounded by timeouts.
+    """
+)
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+@pytest.mark.parametrize("kind", ["refused", "black_hole", "unavailable"])
+def test_app_exits_promptly_with_bounded_queues(kind: str, protocol: str, tmp_path: Path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(CHILD)
+    with collector(kind, protocol) as port:
+        child = subprocess.Popen(
+            [sys.executable, str(script), protocol, str(port), str(TEXT)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            line = child.stdout.readline()  # type: ignore[union-attr]
+            done = time.monotonic()
+            assert line.startswith("streams done"), child.stderr.read()  # type: ignore[union-attr]
+            child.wait(timeout=120)
+            exit_s = time.monotonic() - done
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert child.returncode == 0, child.stderr.read()  # type: ignore[union-attr]
+    assert int(line.split()[-1]) <= 512
+    assert exit_s < EXIT_BOUND_S, f"exit took {exit_s:.1f}s after the streams"
+
+
+# --- the collector comes back ---------------------------------------------------------------
+
+
+class _Counting:
+    def __init__(self) -> None:
+        self.spans: list[Any] = []
+        self.metric_names: set[str] = set()
+        self.lock = threading.Lock()
+
+
+@contextmanager
+def grpc_receiver_on(port: int) -> Iterator[_Counting]:
+    got = _Counting()
+
+    class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:
+            with got.lock:
+                got.spans += [s for rs in request.resource_spans for ss in rs.scope_spans
+                              for s in ss.spans]  # fmt: skip
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:
+            with got.lock:
+                got.metric_names |= {m.name for rm in request.resource_metrics
+                                     for sm in rm.scope_metrics for m in sm.metrics}  # fmt: skip
+            return metrics_service_pb2.ExportMetricsServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
+    assert server.add_insecure_port(f"127.0.0.1:{port}") == port
+    server.start()
+    try:
+        yield got
+    finally:
+        server.stop(grace=None)
+
+
+def _pipeline(protocol: str, port: int) -> tuple[TracerProvider, MeterProvider]:
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        spans = OTLPSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True, timeout=2)
+        metrics = OTLPMetricExporter(endpoint=f"127.0.0.1:{port}", insecure=True, timeout=2)
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        spans = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=2)
+        metrics = OTLPMetricExporter(endpoint=f"http://127.0.0.1:{port}/v1/metrics", timeout=2)
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(
+        BatchSpanProcessor(
+            spans, max_queue_size=256, max_export_batch_size=64, schedule_delay_millis=100
+        )
+    )
+    reader = PeriodicExportingMetricReader(metrics, export_interval_millis=3_600_000)
+    return tracer_provider, MeterProvider(metric_readers=[reader])
+
+
+def _streams(tracer_provider: TracerProvider, meter_provider: MeterProvider, model: str) -> None:
+    body = TEXT.read_bytes()
+    for _ in range(20):
+        hook = ResponseStreamHook(
+            model=model, tracer_provider=tracer_provider, meter_provider=meter_provider
+        )
+        hook.feed(body)
+        hook.end()
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_export_resumes_when_the_collector_comes_back(protocol: str) -> None:
+    port = free_port()
+    tracer_provider, meter_provider = _pipeline(protocol, port)
+    try:
+        _streams(tracer_provider, meter_provider, "while-down")
+        tracer_provider.force_flush(5_000)  # fails: nothing listens
+        meter_provider.force_flush(5_000)
+        receiver_cm = grpc_receiver_on(port) if protocol == "grpc" else _http_receiver_on(port)
+        with receiver_cm as got:
+            # Batches exported before the exporter's channel reconnects are dropped after its
+            # timeout (the SDK's design: loss bounded by the queue). Keep streaming until a span
+            # gets through, then every span of the next streams must arrive.
+            deadline = time.monotonic() + 60
+            resumed = False
+            while not resumed and time.monotonic() < deadline:
+                _streams(tracer_provider, meter_provider, "after-up")
+                tracer_provider.force_flush(5_000)
+                with got.lock:
+                    resumed = any(s.name == "chat after-up" for s in got.spans)
+            assert resumed, "export resumed within 60 s of the collector coming back"
+            _streams(tracer_provider, meter_provider, "steady")
+            assert tracer_provider.force_flush(10_000)
+            assert meter_provider.force_flush(10_000)
+            with got.lock:
+                steady = [s for s in got.spans if s.name == "chat steady"]
+                metric_names = set(got.metric_names)
+        assert len(steady) == 20, "once resumed, every span is exported"
+        assert names.STREAMS in metric_names
+    finally:
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+
+@contextmanager
+def _http_receiver_on(port: int) -> Iterator[Any]:
+    """The shared loopback OTLP/HTTP receiver, bound to the port the exporters already use."""
+    receiver = HttpReceiver()
+    handler = receiver._server.RequestHandlerClass
+    receiver._server.server_close()
+    receiver._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    receiver._thread = threading.Thread(target=receiver._server.serve_forever, daemon=True)
+    with receiver:
+        yield _LiveCounting(receiver)
+
+
+class _LiveCounting:
+    def __init__(self, receiver: HttpReceiver) -> None:
+        self._received = receiver.received
+        self.lock = receiver.received.lock
+
+    @property
+    def spans(self) -> list[Any]:
+        return [s for req in self._received.requests["traces"] for rs in req.resource_spans
+                for ss in rs.scope_spans for s in ss.spans]  # fmt: skip
+
+    @property
+    def metric_names(self) -> set[str]:
+        return {m.name for req in self._received.requests["metrics"]
+                for rm in req.resource_metrics for sm in rm.scope_metrics
+                for m in sm.metrics}  # fmt: skip
+
+
+def test_http_collector_answering_503_then_200_resumes() -> None:
+    with HttpReceiver(status=503) as receiver:
+        tracer_provider, meter_provider = _pipeline("http", receiver.port)
+        try:
+            _streams(tracer_provider, meter_provider, "while-503")
+            tracer_provider.force_flush(5_000)
+            assert receiver.received.spans() == []
+            receiver.status = 200
+            _streams(tracer_provider, meter_provider, "after-200")
+            assert tracer_provider.force_flush(10_000)
+            assert meter_provider.force_flush(10_000)
+        finally:
+            tracer_provider.shutdown()
+            meter_provider.shutdown()
+    after = [s for s in receiver.received.spans() if s.name == "chat after-200"]
+    assert len(after) == 20
+    assert names.STREAMS in {m.name for m in receiver.received.metrics()}
