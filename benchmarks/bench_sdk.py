@@ -188,60 +188,47 @@ def worker(variant: str, repeat: int, what: str) -> dict[str, Any]:
         reader.get_metrics_data()
         exporter.clear()
 
-    if variant == "otel-responses":
-        from otel_responses import OpenAIResponsesInstrumentor
+    def instrumentors() -> list[Any]:
+        if variant == "otel-responses":
+            from otel_responses import OpenAIResponsesInstrumentor
 
-        instrumentors = [OpenAIResponsesInstrumentor()]
-        version = md.version("otel-responses")
-    else:
+            return [OpenAIResponsesInstrumentor()]
         dist = PEERS[variant][0]
-        instrumentors = [
+        found = [
             e.load()() for e in md.entry_points(group="opentelemetry_instrumentor")
             if e.dist is not None and e.dist.name.lower().replace("_", "-") == dist
         ]  # fmt: skip
-        if not instrumentors:
+        if not found:
             raise SystemExit(f"{dist}: no opentelemetry_instrumentor entry point")
-        version = md.version(dist)
+        return found
 
-    def on() -> None:
-        for instrumentor in instrumentors:
-            instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-
-    def off() -> None:
-        for instrumentor in instrumentors:
-            instrumentor.uninstrument()
-
-    result: dict[str, Any] = {"variant": variant, "version": version}
-    if what == "memory":
-        consume_sync(big_sync)  # warm-up: first-use allocations are not "retained"
-        flush()
-        peak, retained = memory(lambda: consume_sync(big_sync), flush)
-        result["bare"] = {"peak_kib": peak, "retained_kib": retained}
-        on()
-        consume_sync(big_sync)
-        flush()
-        peak, retained = memory(lambda: consume_sync(big_sync), flush)
-        result["instrumented"] = {"peak_kib": peak, "retained_kib": retained}
-        return result
-    # Timing: bare and instrumented runs alternate (bare first in each pair), so drift in the
-    # machine's load falls on both alike; each number is the median of ``repeat`` runs.
-    samples: dict[str, dict[str, list[float]]] = {}
-    for mode, run in (("sync", run_sync), ("async", run_async)):
-        run()
-        on()
-        run()
-        off()
-        bare: list[float] = []
-        instr: list[float] = []
-        for _ in range(repeat):
-            bare.append(timed(run))
-            on()
-            instr.append(timed(run))
+    def measure(run: Any) -> dict[str, float]:
+        if what == "memory":
+            run()  # warm-up: first-use allocations are not "retained"
             flush()
-            off()
-        samples[mode] = {"bare": bare, "instrumented": instr}
-    result["bare"] = {m: statistics.median(v["bare"]) for m, v in samples.items()}
-    result["instrumented"] = {m: statistics.median(v["instrumented"]) for m, v in samples.items()}
+            peak, retained = memory(run, flush)
+            return {"peak_kib": peak, "retained_kib": retained}
+        run()  # warm-up
+        samples = []
+        for _ in range(repeat):
+            samples.append(timed(run))
+            flush()
+        return {"median": statistics.median(samples), "min": min(samples)}
+
+    # The bare SDK first, before the instrumentation package is even imported; then the same
+    # runs instrumented. (Not alternated: a peer's uninstrument() need not restore the SDK.)
+    runs = (
+        {"sync": lambda: consume_sync(big_sync)}
+        if what == "memory"
+        else {"sync": run_sync, "async": run_async}
+    )
+    result: dict[str, Any] = {"variant": variant}
+    result["bare"] = {mode: measure(run) for mode, run in runs.items()}
+    for instrumentor in instrumentors():
+        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    dist = "otel-responses" if variant == "otel-responses" else PEERS[variant][0]
+    result["version"] = md.version(dist)
+    result["instrumented"] = {mode: measure(run) for mode, run in runs.items()}
     return result
 
 
@@ -277,7 +264,7 @@ def install(dist: str, pre: bool) -> str | None:
 
 def run_variant(variant: str, repeat: int) -> dict[str, Any]:
     """Timing and memory, each in a fresh subprocess that measures bare first."""
-    merged: dict[str, Any] = {"variant": variant, "bare": {}, "instrumented": {}}
+    merged: dict[str, Any] = {"variant": variant}
     for what in ("time", "memory"):
         done = subprocess.run(
             [sys.executable, os.path.abspath(__file__), "--worker", variant,
@@ -290,8 +277,7 @@ def run_variant(variant: str, repeat: int) -> dict[str, Any]:
             tail = " / ".join(done.stderr.strip().splitlines()[-3:])[:400]
             return {"variant": variant, "error": f"run failed: {tail}"}
         result = json.loads(lines[-1])
-        merged["bare"].update(result["bare"])
-        merged["instrumented"].update(result["instrumented"])
+        merged[what] = {"bare": result["bare"], "instrumented": result["instrumented"]}
         merged["version"] = result.get("version")
     return merged
 
@@ -300,32 +286,34 @@ def report(results: list[dict[str, Any]]) -> None:
     print(f"openai {md.version('openai')}, opentelemetry-sdk {md.version('opentelemetry-sdk')}, "
           f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; "
           f"{N_DELTAS} deltas per stream ({N_DELTAS + 8} events), one chunk per event")  # fmt: skip
-    head = (
-        f"{'variant':<24}{'mode':<7}{'bare µs/ev':>11}{'instr µs/ev':>12}{'+µs/ev':>8}{'ratio':>7}"
-    )
+    print("µs per event: median of the timed runs (overhead also from the fastest runs)")
+    head = f"{'variant':<34}{'mode':<7}{'bare':>7}{'instr':>8}{'+µs/ev':>8}{'ratio':>7}"
+    head += f"{'+µs/ev (fastest)':>18}"
     print(head)
     print("-" * len(head))
     for r in results:
         name = r["variant"] + (f" {r['version']}" if r.get("version") else "")
         if "error" in r:
-            print(f"{name:<24}{r['error']}")
+            print(f"{name:<34}{r['error']}")
             continue
+        timing = r["time"]
         for mode in ("sync", "async"):
-            bare, instr = r["bare"][mode], r["instrumented"][mode]
-            print(f"{name:<24}{mode:<7}{bare:>11.2f}{instr:>12.2f}{instr - bare:>8.2f}"
-                  f"{instr / bare:>7.3f}")  # fmt: skip
+            bare, instr = timing["bare"][mode], timing["instrumented"][mode]
+            b, i = bare["median"], instr["median"]
+            print(f"{name:<34}{mode:<7}{b:>7.2f}{i:>8.2f}{i - b:>8.2f}{i / b:>7.3f}"
+                  f"{instr['min'] - bare['min']:>18.2f}")  # fmt: skip
             name = ""
     print()
-    print(f"memory, one {N_MEMORY_DELTAS:,}-delta stream (sync), tracemalloc KiB")
-    head = f"{'variant':<24}{'bare peak':>10}{'instr peak':>11}"
+    print(f"memory around one {N_MEMORY_DELTAS:,}-delta stream (sync), tracemalloc, KiB")
+    head = f"{'variant':<34}{'bare peak':>10}{'instr peak':>11}"
     head += f"{'bare retained':>14}{'instr retained':>15}"
     print(head)
     print("-" * len(head))
     for r in results:
         if "error" in r:
             continue
-        b, i = r["bare"], r["instrumented"]
-        print(f"{r['variant']:<24}{b['peak_kib']:>10.0f}{i['peak_kib']:>11.0f}"
+        b, i = r["memory"]["bare"]["sync"], r["memory"]["instrumented"]["sync"]
+        print(f"{r['variant']:<34}{b['peak_kib']:>10.0f}{i['peak_kib']:>11.0f}"
               f"{b['retained_kib']:>14.1f}{i['retained_kib']:>15.1f}")  # fmt: skip
 
 
@@ -333,7 +321,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--what", default="time", help=argparse.SUPPRESS)
-    parser.add_argument("--repeat", type=int, default=7, help="timed runs per mode (median)")
+    parser.add_argument("--repeat", type=int, default=7, help="timed runs per mode")
     parser.add_argument("--no-install", action="store_true", help="do not pip-install peers")
     parser.add_argument("--only", help="run one variant: otel-responses or a peer name")
     parser.add_argument("--json", help="also write the raw results to this file")
