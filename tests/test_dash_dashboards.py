@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ DASHBOARDS = sorted(GRAFANA.glob("*.json"))
 BUILTIN = {"__rate_interval", "__interval", "__range", "__from", "__to", "__all_variables",
            "__url_time_range", "__field", "__value", "__series", "__data", "__dashboard"}
 PANEL_TYPES = {"timeseries", "stat", "table", "heatmap", "logs", "row"}
+# Metrics recorded without provider/model attributes (docs/telemetry.md): their panels can
+# filter by $service only.
+UNSCOPED = {"otel_responses_internal_errors_total"}
 
 
 def _datasources() -> dict[str, str]:
@@ -118,11 +122,13 @@ def test_template_variables(board: dict[str, Any]) -> None:
     used = {a or b for a, b in re.findall(r"\$\{(\w+)[^}]*\}|\$(\w+)", text)}
     undefined = used - defined - BUILTIN
     assert not undefined, undefined
-    # every Prometheus query filters by the three variables
+    # every Prometheus query filters by the three variables (unscoped metrics: by $service)
     for panel in _panels(board):
         for target in panel.get("targets", []):
             if target.get("datasource", {}).get("type") == "prometheus":
-                for var in ("$service", "$provider", "$model"):
+                metrics = set(re.findall(r"\b(otel_responses_\w+|gen_ai_\w+)\{", target["expr"]))
+                unscoped = bool(metrics) and metrics <= UNSCOPED
+                for var in ("$service",) if unscoped else ("$service", "$provider", "$model"):
                     assert var in target["expr"], (panel["title"], var)
 
 
@@ -151,6 +157,38 @@ def test_issue_panels_present() -> None:
                    "gen_ai_client_operation_time_per_output_chunk_seconds_bucket",
                    "gen_ai_client_operation_duration_seconds_bucket",
                    "gen_ai_client_token_usage", "otel_responses_events_total",
-                   "gen_ai.usage.cache_read.input_tokens",
-                   "gen_ai.usage.reasoning.output_tokens", "truncated|abandoned|cancelled"):
+                   "otel_responses_token_usage_details_sum",
+                   'otel_responses_token_kind="cache_read"',
+                   'otel_responses_token_kind="reasoning"',
+                   "otel_responses_rate_limit_limit_requests",
+                   "otel_responses_rate_limit_limit_tokens",
+                   "otel_responses_internal_errors_total", "truncated|abandoned|cancelled"):
         assert series in exprs, series
+
+
+def test_cached_and_reasoning_tokens_come_from_prometheus_with_a_tempo_drill_down() -> None:
+    overview = json.loads((GRAFANA / "otel-responses-overview.json").read_text())
+    panels = [p for p in _panels(overview)
+              if any("otel_responses_token_usage_details" in t.get("expr", "")
+                     for t in p.get("targets", []))]
+    assert panels
+    assert all(p["datasource"]["uid"] == "prometheus" for p in panels)
+    links = [link["url"] for p in panels for link in p["fieldConfig"]["defaults"]["links"]]
+    assert any("gen_ai.usage.cache_read.input_tokens" in urllib.parse.unquote(u)
+               and "gen_ai.usage.reasoning.output_tokens" in urllib.parse.unquote(u)
+               and "tempo" in u for u in links), links
+    # no Tempo table is left standing in for the metric
+    tempo = [t["query"] for p in _panels(overview) for t in p.get("targets", [])
+             if t.get("datasource", {}).get("type") == "tempo"]
+    assert not any("cache_read" in q for q in tempo)
+
+
+def test_headroom_ratio_panels_divide_remaining_by_limit() -> None:
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        for kind in ("requests", "tokens"):
+            ratio = [t["expr"] for p in _panels(board) for t in p.get("targets", [])
+                     if f"otel_responses_rate_limit_limit_{kind}" in t.get("expr", "")]
+            assert ratio, (path.name, kind)
+            for expr in ratio:
+                assert re.search(rf"remaining_{kind}\{{[^}}]*\}} / \S*limit_{kind}\{{", expr), expr

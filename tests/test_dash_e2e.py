@@ -16,10 +16,22 @@ rules loaded. Traffic goes through ``ResponseStreamHook``/``replay`` in three sh
   be pending or firing in Prometheus itself.
 
 No expression is skipped: the test fails when an alert is not assigned to a traffic shape.
+
+Also proven here: the headroom alerts use remaining/limit where limit gauges exist and the
+absolute floor where they do not (a model whose responses carry no x-ratelimit-limit-*); the
+application's own structlog processor raising on some stream-end events shows up as
+``otel_responses_internal_errors_total{otel_responses_internal_error_site="log"}``; and every
+dashboard target with exemplars on gets, from Prometheus' /api/v1/query_exemplars, exemplars
+whose trace_id/span_id are the stream spans that recorded them. opentelemetry-exporter-prometheus
+drops the SDK's exemplars, so ``_ExemplarCollector`` below puts them back on the bucket samples
+(prometheus_client writes them in the OpenMetrics exposition Prometheus asks for), as the
+Collector's ``prometheus`` exporter does with ``enable_open_metrics: true``. That stand-in is
+the one part of the compose pipeline this test does not run for real.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -35,14 +47,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import yaml
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.exporter.prometheus import PrometheusMetricReader, _CustomCollector
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import REGISTRY, start_http_server
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client.samples import Exemplar
 
 import otel_responses
+from otel_responses import _registry as names
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = sorted((ROOT / "dashboards" / "grafana").glob("*.json"))
@@ -70,6 +88,9 @@ ALL = dict.fromkeys(PICKED, ".*")
 # Grafana's interval macros. The test's traffic spans ~30 s, so 1m covers all of it.
 MACROS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
 SLOW_TTFT = 11.0  # above the 10 s ceiling of LLMTimeToFirstTokenP95Regression
+# Panels that must show a positive value on burst traffic, not just a finite one.
+POSITIVE = {"Cached and reasoning tokens / s", "Prompt-cache hit share and reasoning share",
+            "otel-responses internal errors / s"}
 
 
 # ------------------------------------------------------------------ synthesized SSE traffic
@@ -155,6 +176,12 @@ LOW_HEADERS = {  # the shared budget is nearly spent: what successful calls see 
     "x-ratelimit-limit-tokens": "800000",
     "x-ratelimit-remaining-tokens": "1200",
 }
+# A deployment whose responses carry remaining but no limit headers (a gateway that forwards
+# only some x-ratelimit-* headers): the headroom alerts fall back to absolute floors for it.
+NO_LIMIT_MODEL = "gpt-4o-gateway"
+NO_LIMIT_HEALTHY = {"x-ratelimit-remaining-requests": "900",
+                    "x-ratelimit-remaining-tokens": "150000"}
+NO_LIMIT_LOW = {"x-ratelimit-remaining-requests": "2", "x-ratelimit-remaining-tokens": "1200"}
 HEALTHY_HEADERS = {
     "x-ratelimit-limit-requests": "5000",
     "x-ratelimit-remaining-requests": "4990",
@@ -178,6 +205,68 @@ BODY_429 = json.dumps({"error": {
     "message": "Rate limit reached for gpt-4o in organization org-e2e on requests per min "
                "(RPM): Limit 5000, Used 5000, Requested 1. Please try again in 120ms.",
 }})
+
+
+# ------------------------------------------------------------------ the application's side
+class _ExemplarCollector(_CustomCollector):
+    """opentelemetry-exporter-prometheus' collector plus the SDK's histogram exemplars.
+
+    The exporter (0.66b2) builds bucket samples from each point's counts and drops
+    ``point.exemplars``; this puts each exemplar on the bucket sample it fell in, labelled
+    ``trace_id``/``span_id`` in hex as the Collector's prometheus exporter labels them.
+    prometheus_client writes them only in the OpenMetrics format, which Prometheus asks for.
+    """
+
+    def _translate_metric(self, metric: Any, scope_attrs: Any, resource_attrs: Any,
+                          metric_family_id_metric_family: dict[str, Any]) -> None:
+        super()._translate_metric(metric=metric, scope_attrs=scope_attrs,
+                                  resource_attrs=resource_attrs,
+                                  metric_family_id_metric_family=metric_family_id_metric_family)
+        if not isinstance(metric.data, HistogramData):
+            return
+        prefix = self._resolve_metric_name(metric.name) + "|"
+        families = [f for key, f in metric_family_id_metric_family.items()
+                    if key.startswith(prefix) and key.endswith("|HistogramMetricFamily")]
+        assert len(families) == 1, (metric.name, list(metric_family_id_metric_family))
+        family = families[0]
+        keys, rows, _ = self._collect_data_points(metric.data, scope_attrs, resource_attrs)
+        for point, row in zip(metric.data.data_points, rows, strict=True):
+            labels = dict(zip(keys, row, strict=True))
+            buckets = [i for i, sample in enumerate(family.samples)
+                       if sample.name == family.name + "_bucket"
+                       and {k: v for k, v in sample.labels.items() if k != "le"} == labels]
+            assert len(buckets) == len(point.explicit_bounds) + 1, (metric.name, labels)
+            for ex in point.exemplars:
+                if not ex.trace_id:
+                    continue
+                i = buckets[bisect.bisect_left(point.explicit_bounds, ex.value)]
+                family.samples[i] = family.samples[i]._replace(exemplar=Exemplar(
+                    {"trace_id": f"{ex.trace_id:032x}", "span_id": f"{ex.span_id:016x}"},
+                    ex.value, ex.time_unix_nano / 1e9))
+
+
+class _ExemplarReader(PrometheusMetricReader):
+    def __init__(self) -> None:
+        super().__init__(registry=CollectorRegistry())  # its own collector is swapped out
+        self._collector = _ExemplarCollector()
+        self._collector._callback = self.collect
+        self._registry = REGISTRY
+        REGISTRY.register(self._collector)
+
+
+# The application's structlog set-up: a processor that maps each stream outcome to an alert
+# severity and, like real code, forgot some outcomes. It raises KeyError on the stream-end
+# events of truncated, abandoned and cancelled streams (burst traffic only), which
+# otel-responses counts as internal errors at site "log".
+SEVERITY = {"completed": "info", "incomplete": "info", "failed": "error", "error": "error",
+            "transport_error": "error"}
+
+
+def _severity(logger: Any, method: str, event_dict: Any) -> Any:
+    outcome = event_dict.get(names.OUTCOME)
+    if outcome is not None:
+        event_dict["severity"] = SEVERITY[outcome]
+    return event_dict
 
 
 # ------------------------------------------------------------------ processes and HTTP
@@ -208,6 +297,12 @@ class Prom:
         assert answer["status"] == "success", (match, answer)
         return answer["data"]
 
+    def exemplars(self, expr: str) -> list[dict[str, Any]]:
+        now = time.time()
+        answer = _get(self.base, "/api/v1/query_exemplars", query=expr, start=now - 600, end=now)
+        assert answer["status"] == "success", (expr, answer)
+        return answer["data"] or []
+
     def alerts(self) -> dict[str, str]:
         answer = _get(self.base, "/api/v1/alerts")
         return {a["labels"]["alertname"]: a["state"] for a in answer["data"]["alerts"]}
@@ -228,17 +323,22 @@ class Prom:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prom, MeterProvider,
-                                                                     TracerProvider]]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+        tuple[Prom, MeterProvider, TracerProvider, InMemorySpanExporter]]:
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.fail("the `prometheus` binary is required (Debian package `prometheus`; "
                     ".ci/run installs it)")
     # The app side: OTel SDK -> Prometheus exposition on loopback.
-    reader = PrometheusMetricReader()
+    reader = _ExemplarReader()
     resource = Resource.create({"service.name": SERVICE, "service.instance.id": "e2e-1"})
     meter_provider = MeterProvider(metric_readers=[reader], resource=resource)
     tracer_provider = TracerProvider(resource=resource)
+    spans = InMemorySpanExporter()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    saved_structlog, structlog_was_configured = structlog.get_config(), structlog.is_configured()
+    structlog.configure(processors=[_severity, structlog.processors.KeyValueRenderer()],
+                        logger_factory=structlog.ReturnLoggerFactory())
     app_port = _free_port()
     server, thread = start_http_server(app_port, addr="127.0.0.1", registry=REGISTRY)
 
@@ -256,7 +356,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prom, Mete
     log = (tmp / "prometheus.log").open("wb")
     proc = subprocess.Popen(
         [binary, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
+         "--enable-feature=exemplar-storage"],
         stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
     )
     base = f"http://127.0.0.1:{port}"
@@ -272,8 +373,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prom, Mete
                 pass
             assert time.monotonic() < deadline, "Prometheus did not become ready"
             time.sleep(0.1)
-        yield Prom(base), meter_provider, tracer_provider
+        yield Prom(base), meter_provider, tracer_provider, spans
     finally:
+        structlog.reset_defaults()
+        if structlog_was_configured:
+            structlog.configure(**saved_structlog)
         proc.terminate()
         try:
             proc.wait(timeout=15)
@@ -294,8 +398,8 @@ def _alert_rules() -> list[dict[str, Any]]:
     return [r for g in doc["groups"] for r in g["rules"] if "alert" in r]
 
 
-def _dashboard_exprs() -> list[tuple[str, str, str]]:
-    """(dashboard, panel title, expr) of every Prometheus query of every panel."""
+def _dashboard_targets() -> list[tuple[str, str, dict[str, Any]]]:
+    """(dashboard, panel title, target) of every Prometheus query of every panel."""
     out = []
     for path in DASHBOARDS:
         board = json.loads(path.read_text())
@@ -303,8 +407,12 @@ def _dashboard_exprs() -> list[tuple[str, str, str]]:
             for target in panel.get("targets", []):
                 ds = target.get("datasource") or panel.get("datasource") or {}
                 if ds.get("type") == "prometheus":
-                    out.append((path.name, panel["title"], target["expr"]))
+                    out.append((path.name, panel["title"], target))
     return out
+
+
+def _dashboard_exprs() -> list[tuple[str, str, str]]:
+    return [(board, title, t["expr"]) for board, title, t in _dashboard_targets()]
 
 
 def _variable_queries() -> list[tuple[str, str, str]]:
@@ -359,7 +467,11 @@ def _stream(body: bytes, providers: tuple[MeterProvider, TracerProvider], *,
 
 
 def _healthy_tick(providers: tuple[MeterProvider, TracerProvider],
-                  headers: dict[str, str] = HEALTHY_HEADERS) -> None:
+                  headers: dict[str, str] = HEALTHY_HEADERS,
+                  no_limit_headers: dict[str, str] = NO_LIMIT_HEALTHY) -> None:
+    assert _stream(COMPLETED, providers, model=NO_LIMIT_MODEL, headers=no_limit_headers) == (
+        "completed"
+    )
     for _ in range(4):
         assert _stream(COMPLETED, providers, headers=headers) == "completed"
     assert _stream(INCOMPLETE, providers, headers=headers) == "incomplete"
@@ -372,7 +484,7 @@ def _healthy_tick(providers: tuple[MeterProvider, TracerProvider],
 
 def _burst_tick(providers: tuple[MeterProvider, TracerProvider]) -> None:
     mp, tp = providers
-    _healthy_tick(providers, LOW_HEADERS)
+    _healthy_tick(providers, LOW_HEADERS, NO_LIMIT_LOW)
     for _ in range(3):
         assert _stream(RATE_LIMITED, providers, headers=DRAINED_HEADERS) == "failed"
     hook = otel_responses.ResponseStreamHook(model=MODEL, meter_provider=mp, tracer_provider=tp)
@@ -398,7 +510,7 @@ def _fixture_transcripts() -> list[Path]:
 
 # ------------------------------------------------------------------ the test
 def test_every_dashboard_and_alert_expression_against_real_prometheus(stack: Any) -> None:
-    prom, mp, tp = stack
+    prom, mp, tp, spans = stack
     providers = (mp, tp)
     rules = _alert_rules()
     assert {r["alert"] for r in rules} == set(ALERT_SHAPE), "assign every alert a traffic shape"
@@ -432,6 +544,7 @@ def test_every_dashboard_and_alert_expression_against_real_prometheus(stack: Any
     prom.wait_scrapes(3)
     check_alerts("healthy")
     assert not prom.alerts(), prom.alerts()
+    assert not prom.series("otel_responses_internal_errors_total"), "faults on healthy traffic"
 
     # --- burst: slow first tokens of the reasoning model overlap a burst of failures
     split = COMPLETED_SLOW_MODEL.index(b"event: response.output_text.delta")
@@ -462,6 +575,7 @@ def test_every_dashboard_and_alert_expression_against_real_prometheus(stack: Any
     for name, shape in ALERT_SHAPE.items():
         if shape == "burst" and active.get(name) not in ("pending", "firing"):
             failures.append(f"Prometheus does not hold {name} pending/firing: {active}")
+    failures += _check_headroom_branches(prom, {r["alert"]: r["expr"] for r in rules})
 
     # --- every dashboard expression, with picked values and with "All"
     for values in (PICKED, ALL):
@@ -472,6 +586,9 @@ def test_every_dashboard_and_alert_expression_against_real_prometheus(stack: Any
                 failures.append(f"{board} / {title}: does not run: {answer.get('error')}")
             elif not _finite(answer):
                 failures.append(f"{board} / {title}: no data for {query}")
+            elif title in POSITIVE and not any(float(s["value"][1]) > 0
+                                               for s in _finite(answer)):
+                failures.append(f"{board} / {title}: only zeros for {query}")
         # template variables: label_values(selector, label) must offer the picked value
         for board, name, var_query in _variable_queries():
             m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", var_query.strip(), re.S)
@@ -483,6 +600,63 @@ def test_every_dashboard_and_alert_expression_against_real_prometheus(stack: Any
 
     assert not failures, "\n".join(failures)
     _check_series_names(prom)
+    _check_internal_errors(prom)
+    _check_exemplars(prom, spans)
+
+
+def _check_headroom_branches(prom: Prom, exprs: dict[str, str]) -> list[str]:
+    """Ratio where the limit gauge exists, absolute floor where it does not, never both."""
+    out = []
+    for alert in ("LLMRateLimitTokenHeadroomLow", "LLMRateLimitRequestHeadroomLow"):
+        got = {(s["metric"]["gen_ai_request_model"], s["metric"]["headroom"]): float(s["value"][1])
+               for s in _finite(prom.query(exprs[alert]))}
+        if (MODEL, "ratio") not in got or not got[(MODEL, "ratio")] < 0.05:
+            out.append(f"{alert}: no ratio below 5% for {MODEL}: {got}")
+        if (NO_LIMIT_MODEL, "absolute") not in got:
+            out.append(f"{alert}: no absolute fallback for {NO_LIMIT_MODEL}: {got}")
+        if (MODEL, "absolute") in got or (NO_LIMIT_MODEL, "ratio") in got:
+            out.append(f"{alert}: a model on the wrong branch: {got}")
+    return out
+
+
+def _check_internal_errors(prom: Prom) -> None:
+    """The user's processor raising on truncated/abandoned/cancelled stream ends: site "log"."""
+    answer = prom.query("sum by (otel_responses_internal_error_site, error_type) "
+                        f'(increase(otel_responses_internal_errors_total{{job="{SERVICE}"}}[5m]))')
+    got = {(s["metric"]["otel_responses_internal_error_site"], s["metric"]["error_type"]):
+           float(s["value"][1]) for s in _finite(answer)}
+    assert set(got) == {("log", "KeyError")}, got
+    assert got[("log", "KeyError")] > 0, got
+
+
+def _check_exemplars(prom: Prom, spans: InMemorySpanExporter) -> None:
+    """What Grafana asks for a panel with exemplars on: each returns exemplars of real streams.
+
+    /api/v1/query_exemplars takes the panel's own expression; each exemplar's trace_id and
+    span_id must be a stream span this test ended, and for time to first token its value must
+    be that span's otel_responses.time_to_first_token.
+    """
+    finished = {(f"{s.context.trace_id:032x}", f"{s.context.span_id:016x}"): s
+                for s in spans.get_finished_spans()}
+    targets = [(b, t, target) for b, t, target in _dashboard_targets() if target.get("exemplar")]
+    assert len(targets) >= 7, targets
+    failures = []
+    for board, title, target in targets:
+        query = _substitute(target["expr"], PICKED)
+        found = [ex for series in prom.exemplars(query) for ex in series["exemplars"]]
+        if not found:
+            failures.append(f"{board} / {title}: no exemplars for {query}")
+            continue
+        for ex in found:
+            key = (ex["labels"].get("trace_id"), ex["labels"].get("span_id"))
+            span = finished.get(key)
+            if span is None:
+                failures.append(f"{board} / {title}: exemplar {ex} is no stream span")
+            elif "time_to_first_token" in query and not math.isclose(
+                    float(ex["value"]), span.attributes[names.TIME_TO_FIRST_TOKEN], rel_tol=1e-9):
+                failures.append(f"{board} / {title}: exemplar {ex} is not its span's TTFT "
+                                f"{span.attributes[names.TIME_TO_FIRST_TOKEN]}")
+    assert not failures, "\n".join(failures)
 
 
 def _check_series_names(prom: Prom) -> None:
@@ -500,7 +674,11 @@ def _check_series_names(prom: Prom) -> None:
         "otel_responses_rate_limit_retry_after_seconds_bucket",
         "otel_responses_rate_limit_remaining_requests",
         "otel_responses_rate_limit_remaining_tokens",
+        "otel_responses_rate_limit_limit_requests",
+        "otel_responses_rate_limit_limit_tokens",
+        "otel_responses_token_usage_details_bucket",
         "otel_responses_anomalies_total",
+        "otel_responses_internal_errors_total",
         "target_info",
     }
     assert promised <= names, promised - names
@@ -510,3 +688,6 @@ def _check_series_names(prom: Prom) -> None:
                   "otel_responses_stream_outcome"):
         assert label in labels, labels
     assert labels["job"] == SERVICE
+    kinds = {s["otel_responses_token_kind"]
+             for s in prom.series("otel_responses_token_usage_details_count")}
+    assert kinds == {"cache_read", "reasoning"}, kinds

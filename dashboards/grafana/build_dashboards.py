@@ -30,6 +30,16 @@ SEL = 'job=~"$service", gen_ai_provider_name=~"$provider", gen_ai_request_model=
 RI = "$__rate_interval"
 FAILED = "failed|error|transport_error"
 NOT_OK = "failed|error|transport_error|truncated|abandoned"
+# LLMRateLimit*HeadroomLow fire below this share of the limit (dashboards/prometheus/alerts.yml).
+HEADROOM_RATIO = 0.05
+# Streams that reported cached input or reasoning output tokens (span attributes), for Tempo.
+DETAIL_TOKENS_TRACEQL = (
+    '{ resource.service.name =~ "$service" && span.gen_ai.request.model =~ "$model" && '
+    "(span.gen_ai.usage.cache_read.input_tokens > 0 || "
+    "span.gen_ai.usage.reasoning.output_tokens > 0) } | select(span.gen_ai.request.model, "
+    "span.gen_ai.usage.input_tokens, span.gen_ai.usage.cache_read.input_tokens, "
+    "span.gen_ai.usage.output_tokens, span.gen_ai.usage.reasoning.output_tokens)"
+)
 
 
 def _explore_traces_url(traceql: str) -> str:
@@ -122,6 +132,8 @@ def timeseries(
     stack: bool = False,
     links: list[dict] | None = None,
     min_zero: bool = True,
+    max_value: float | None = None,
+    threshold_line: float | None = None,
 ) -> dict:
     defaults: dict[str, Any] = {
         "unit": unit,
@@ -136,6 +148,14 @@ def timeseries(
     }
     if min_zero:
         defaults["min"] = 0
+    if max_value is not None:
+        defaults["max"] = max_value
+    if threshold_line is not None:  # a red dashed line where the matching alert starts
+        defaults["custom"]["thresholdsStyle"] = {"mode": "dashed"}
+        defaults["thresholds"] = {
+            "mode": "absolute",
+            "steps": [{"color": "red", "value": None}, {"color": "green", "value": threshold_line}],
+        }
     return {
         "type": "timeseries",
         "title": title,
@@ -495,12 +515,12 @@ def overview() -> dict:
         8,
     )
 
-    b.row("Tokens and events")
+    b.row("Tokens")
     b.add(
         timeseries(
             "Tokens / s (input, output)",
             "gen_ai.client.token.usage summed per gen_ai.token.type. Cached input and reasoning "
-            "output tokens are included in input/output; see the table on the right.",
+            "output tokens are part of input/output; they are broken out on the right.",
             [
                 _prom_target(
                     "A",
@@ -517,29 +537,85 @@ def overview() -> dict:
     )
     b.add(
         timeseries(
-            "Tokens per stream (p50, p95)",
-            "Distribution of gen_ai.client.token.usage per stream.",
-            quantiles("gen_ai_client_token_usage", by="gen_ai_token_type", qs=(0.5, 0.95)),
+            "Cached and reasoning tokens / s",
+            "otel_responses.token.usage.details by otel_responses.token.kind: cache_read (input "
+            "tokens served from the prompt cache) and reasoning (output tokens spent "
+            "reasoning). Subsets of input/output, not extra tokens. Click a series for the "
+            "traces of streams that report them.",
+            [
+                _prom_target(
+                    "A",
+                    "sum by (otel_responses_token_kind) "
+                    f"(rate(otel_responses_token_usage_details_sum{{{SEL}}}[{RI}]))",
+                    "{{otel_responses_token_kind}}",
+                )
+            ],
             "short",
+            links=[
+                {
+                    "title": "Traces of streams with cached or reasoning tokens",
+                    "url": _explore_traces_url(DETAIL_TOKENS_TRACEQL),
+                    "targetBlank": True,
+                }
+            ],
         ),
         8,
         8,
     )
     b.add(
-        traces_table(
-            "Cached and reasoning tokens (recent streams)",
-            "gen_ai.usage.cache_read.input_tokens and gen_ai.usage.reasoning.output_tokens are "
-            "span attributes, not metrics: the latest streams that report them, from Tempo.",
-            '{ resource.service.name =~ "$service" && span.gen_ai.request.model =~ "$model" && '
-            "(span.gen_ai.usage.cache_read.input_tokens > 0 || "
-            "span.gen_ai.usage.reasoning.output_tokens > 0) }",
-            "span.gen_ai.request.model, span.gen_ai.usage.input_tokens, "
-            "span.gen_ai.usage.cache_read.input_tokens, span.gen_ai.usage.output_tokens, "
-            "span.gen_ai.usage.reasoning.output_tokens",
+        timeseries(
+            "Prompt-cache hit share and reasoning share",
+            "Cached input tokens as a share of input tokens, and reasoning tokens as a share of "
+            "output tokens (otel_responses.token.usage.details over gen_ai.client.token.usage).",
+            [
+                _prom_target(
+                    "A",
+                    "sum(rate(otel_responses_token_usage_details_sum"
+                    f'{{{SEL}, otel_responses_token_kind="cache_read"}}[{RI}])) '
+                    "/ sum(rate(gen_ai_client_token_usage_sum"
+                    f'{{{SEL}, gen_ai_token_type="input"}}[{RI}]))',
+                    "cached / input",
+                ),
+                _prom_target(
+                    "B",
+                    "sum(rate(otel_responses_token_usage_details_sum"
+                    f'{{{SEL}, otel_responses_token_kind="reasoning"}}[{RI}])) '
+                    "/ sum(rate(gen_ai_client_token_usage_sum"
+                    f'{{{SEL}, gen_ai_token_type="output"}}[{RI}]))',
+                    "reasoning / output",
+                ),
+            ],
+            "percentunit",
+            max_value=1,
         ),
         8,
         8,
     )
+    b.add(
+        timeseries(
+            "Tokens per stream (p50, p95)",
+            "Distribution of gen_ai.client.token.usage per stream.",
+            quantiles("gen_ai_client_token_usage", by="gen_ai_token_type", qs=(0.5, 0.95)),
+            "short",
+        ),
+        12,
+        8,
+    )
+    b.add(
+        timeseries(
+            "Cached and reasoning tokens per stream (p50, p95)",
+            "Distribution of otel_responses.token.usage.details per stream that reports them. "
+            "Exemplars (p95) link to the stream's trace.",
+            quantiles(
+                "otel_responses_token_usage_details", by="otel_responses_token_kind", qs=(0.5, 0.95)
+            ),
+            "short",
+        ),
+        12,
+        8,
+    )
+
+    b.row("Events and instrumentation health")
     b.add(
         timeseries(
             "SSE event mix / s",
@@ -555,7 +631,7 @@ def overview() -> dict:
             "short",
             stack=True,
         ),
-        12,
+        8,
         8,
     )
     b.add(
@@ -574,7 +650,29 @@ def overview() -> dict:
             "short",
             stack=True,
         ),
-        12,
+        8,
+        8,
+    )
+    b.add(
+        timeseries(
+            "otel-responses internal errors / s",
+            "otel_responses.internal_errors by site (start, on_response, feed, event, end, span, "
+            "metrics, log, ...) and error.type: faults inside the instrumentation - including a "
+            "structlog processor of the application that raises on its log events - swallowed "
+            "so the stream is untouched; that stream's telemetry at that site is lost. Empty is "
+            "healthy. The metric has no provider/model labels, so only $service filters it.",
+            [
+                _prom_target(
+                    "A",
+                    "sum by (otel_responses_internal_error_site, error_type) "
+                    f'(rate(otel_responses_internal_errors_total{{job=~"$service"}}[{RI}]))',
+                    "{{otel_responses_internal_error_site}} {{error_type}}",
+                )
+            ],
+            "short",
+            stack=True,
+        ),
+        8,
         8,
     )
 
@@ -615,6 +713,36 @@ def overview() -> dict:
     )
     b.add(
         timeseries(
+            "Headroom left (remaining / limit)",
+            "x-ratelimit-remaining-* over x-ratelimit-limit-* per model: the share of the "
+            "request and token budget left. The headroom alerts fire below the dashed 5% line "
+            "(after 5 minutes). Empty for providers that send no limit headers; see the "
+            "absolute panels.",
+            [
+                _prom_target(
+                    "A",
+                    "min by (gen_ai_request_model) "
+                    f"(otel_responses_rate_limit_remaining_requests{{{SEL}}} "
+                    f"/ otel_responses_rate_limit_limit_requests{{{SEL}}})",
+                    "{{gen_ai_request_model}} requests",
+                ),
+                _prom_target(
+                    "B",
+                    "min by (gen_ai_request_model) "
+                    f"(otel_responses_rate_limit_remaining_tokens{{{SEL}}} "
+                    f"/ otel_responses_rate_limit_limit_tokens{{{SEL}}})",
+                    "{{gen_ai_request_model}} tokens",
+                ),
+            ],
+            "percentunit",
+            max_value=1,
+            threshold_line=HEADROOM_RATIO,
+        ),
+        8,
+        8,
+    )
+    b.add(
+        timeseries(
             "Remaining requests (x-ratelimit-remaining-requests)",
             "Last value seen per model; the gauge keeps its value until the next response.",
             [
@@ -627,7 +755,7 @@ def overview() -> dict:
             ],
             "short",
         ),
-        12,
+        8,
         8,
     )
     b.add(
@@ -644,7 +772,7 @@ def overview() -> dict:
             ],
             "short",
         ),
-        12,
+        8,
         8,
     )
 
@@ -844,6 +972,29 @@ def rate_limits() -> dict:
     )
 
     b.row("Headroom")
+    for kind, header in (("requests", "requests"), ("tokens", "tokens")):
+        b.add(
+            timeseries(
+                f"Share of the {kind} limit left, by model and instance",
+                f"x-ratelimit-remaining-{header} / x-ratelimit-limit-{header}, last values seen "
+                "by each instance. LLMRateLimit*HeadroomLow fire below the dashed 5% line for 5 "
+                "minutes; without limit headers they fall back to the absolute panels below.",
+                [
+                    _prom_target(
+                        "A",
+                        "min by (gen_ai_request_model, instance) "
+                        f"(otel_responses_rate_limit_remaining_{kind}{{{SEL}}} "
+                        f"/ otel_responses_rate_limit_limit_{kind}{{{SEL}}})",
+                        "{{gen_ai_request_model}} {{instance}}",
+                    )
+                ],
+                "percentunit",
+                max_value=1,
+                threshold_line=HEADROOM_RATIO,
+            ),
+            12,
+            8,
+        )
     b.add(
         timeseries(
             "Remaining requests by model and instance",
