@@ -94,7 +94,10 @@ def check_decoder(body: bytes, cuts: list[int], max_line: int) -> None:
     for cut in cuts:
         decoder.feed(body[prev:cut])
         prev = cut
-        if decoder._pending_size > max_line or decoder._data_size > max_line:
+        # What is held: the pending line and the frame's accepted data (``_data_size`` also
+        # counts the rejected line that broke the frame, so it is not the measure).
+        held = sum(len(p) + 1 for p in decoder._data)
+        if decoder._pending_size > max_line or held > max_line:
             raise AssertionError("decoder buffered past max_line_bytes")
     decoder.feed(body[prev:])
     try:

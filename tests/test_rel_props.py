@@ -89,10 +89,12 @@ def decode_chunked(
     prev = 0
     for cut in sorted(c % (len(body) + 1) for c in cuts):
         decoder.feed(body[prev:cut])
-        assert decoder._pending_size <= max_line and decoder._data_size <= max_line
+        held = sum(len(p) + 1 for p in decoder._data)  # the frame's accepted data
+        assert decoder._pending_size <= max_line and held <= max_line
         prev = cut
     decoder.feed(body[prev:])
-    assert decoder._pending_size <= max_line and decoder._data_size <= max_line
+    held = sum(len(p) + 1 for p in decoder._data)
+    assert decoder._pending_size <= max_line and held <= max_line
     return out, decoder
 
 
