@@ -262,6 +262,14 @@ def _ignore(chunk: bytes) -> None:
     pass
 
 
+def _forward(wrapper: Any, name: str) -> Any:
+    """Attributes the wrapper lacks are the wrapped stream's (only reached on a miss)."""
+    inner = wrapper.__dict__.get("_inner")
+    if inner is None:
+        raise AttributeError(name)
+    return getattr(inner, name)
+
+
 class _ObservedSyncStream(_SyncBase):  # type: ignore[misc]
     """Wraps a response's sync byte stream: each chunk goes to the observer, unchanged."""
 
@@ -288,7 +296,7 @@ class _ObservedSyncStream(_SyncBase):  # type: ignore[misc]
         self._inner.close()
 
     def __getattr__(self, name: str) -> Any:  # e.g. httpx2's ``elapsed``
-        return getattr(self.__dict__["_inner"], name)
+        return _forward(self, name)
 
 
 class _ObservedAsyncStream(_AsyncBase):  # type: ignore[misc]
@@ -317,7 +325,7 @@ class _ObservedAsyncStream(_AsyncBase):  # type: ignore[misc]
         await self._inner.aclose()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["_inner"], name)
+        return _forward(self, name)
 
 
 def observe_response(response: Any, hook: ResponseStreamHook, *, ends_on_error: bool) -> None:
