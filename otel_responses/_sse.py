@@ -108,24 +108,31 @@ class SSEDecoder:
                 return
             self._at_start = False
             chunk = head[3:] if head.startswith(_BOM) else head
-        if b"\n" not in chunk and b"\r" not in chunk:
+        if b"\r" in chunk:
+            if chunk[-1:] == b"\r":
+                # The LF that may follow belongs to this line end; drop it from the next chunk.
+                self._skip_lf = True
+            # Pending bytes never hold a CR (they were split at every line end), and a CRLF cut
+            # between chunks is handled by _skip_lf, so normalising the chunk alone is enough.
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = chunk.split(b"\n")
+        pending = self._pending
+        if len(lines) == 1:
             # No line end: the chunk only extends the pending line. Pieces are kept in a list so
             # a long line arriving in many small chunks costs linear, not quadratic, copying.
             if not self._discarding and chunk:
-                self._pending.append(chunk)
+                pending.append(chunk)
                 self._pending_size += len(chunk)
                 if self._pending_size > self._max_line:
                     self._drop_pending()
             return
-        buf = b"".join(self._pending) + chunk if self._pending else chunk
-        self._pending.clear()
-        self._pending_size = 0
-        if b"\r" in buf:
-            if buf[-1:] == b"\r":
-                # The LF that may follow belongs to this line end; drop it from the next chunk.
-                self._skip_lf = True
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        lines = buf.split(b"\n")
+        size = len(chunk)
+        if pending:
+            pending.append(lines[0])
+            lines[0] = b"".join(pending)
+            pending.clear()
+            size += self._pending_size
+            self._pending_size = 0
         partial = lines.pop()
         if self._discarding:
             # The first line is the tail of an oversized line: drop it, resume after it.
@@ -133,9 +140,9 @@ class SSEDecoder:
             del lines[0]
         if lines:
             # A buffer within the bound cannot hold an oversized line: skip the per-line check.
-            self._lines(lines, len(buf) > self._max_line)
+            self._lines(lines, size > self._max_line)
         if partial:
-            self._pending.append(partial)
+            pending.append(partial)
             self._pending_size = len(partial)
             if self._pending_size > self._max_line:
                 self._drop_pending()
