@@ -164,9 +164,12 @@ class ResponseStreamHook:
                 f"chat {model}" if model else "chat", kind=SpanKind.CLIENT, attributes=attributes
             )
             ctx = self._span.get_span_context()
-            self._log = get_logger().bind(
-                trace_id=format(ctx.trace_id, "032x"), span_id=format(ctx.span_id, "016x")
+            ids = (
+                {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
+                if ctx.is_valid
+                else {}  # no SDK configured: no ids rather than zeros
             )
+            self._log = get_logger().bind(**ids)
             self._log.debug(
                 names.LOG_START,
                 **({names.REQUEST_MODEL: model} if model else {}),
