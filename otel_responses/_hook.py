@@ -78,6 +78,10 @@ def _is_transport_error(exc: BaseException) -> bool:
     return any(cls.__name__ in _TRANSPORT_ERRORS for cls in type(exc).__mro__)
 
 
+def _key(common: Mapping[str, Any], name: str, value: str) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted({**common, name: value}.items()))
+
+
 class ResponseStreamHook:
     """Observes one streamed Responses API call and turns it into telemetry.
 
@@ -688,9 +692,17 @@ class ResponseStreamHook:
         instruments.streams.add(1, {**ended, names.OUTCOME: outcome}, ctx)
         for event_type, count in self._counts.items():
             metric_type = event_type if _METRIC_TYPE.fullmatch(event_type) else names.OTHER
-            instruments.events.add(count, {**common, names.EVENT_TYPE: metric_type}, ctx)
+            instruments.events.add(
+                count,
+                _key(common, names.EVENT_TYPE, metric_type),
+                _key(common, names.EVENT_TYPE, names.OTHER),
+            )
         for kind, count in self._anomalies.items():
-            instruments.anomalies.add(count, {**common, names.ANOMALY_KIND: kind}, ctx)
+            instruments.anomalies.add(
+                count,
+                _key(common, names.ANOMALY_KIND, kind),
+                _key(common, names.ANOMALY_KIND, names.OTHER),
+            )
         if error_type == "rate_limit_exceeded" or (self._http_status == 429 and outcome == "error"):
             hit = dict(common)
             hit[names.ERROR_TYPE] = error_type
@@ -714,7 +726,7 @@ class ResponseStreamHook:
         log = self._log
         if log is None:
             return
-        if provider_error is not None:
+        if provider_error is not None and error_type is not None:
             facts = {
                 k: v
                 for k, v in self._rate_limit.items()

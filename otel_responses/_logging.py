@@ -94,15 +94,24 @@ def _context_of(event_dict: EventDict) -> Any:
     return trace.set_span_in_context(trace.NonRecordingSpan(span_context))
 
 
+_fallback = logging.getLogger(_STDLIB_NAME)
+# A library's logger stays silent until the app configures logging (the stdlib's advice for
+# libraries): without this, every failed stream would print a warning through the last-resort
+# handler.
+_fallback.addHandler(logging.NullHandler())
+_fallback_logger = structlog.wrap_logger(
+    _fallback,
+    processors=[
+        structlog.stdlib.filter_by_level,  # first: a disabled level costs no rendering
+        add_trace_context,
+        structlog.processors.TimeStamper(fmt="iso"),
+        structlog.processors.KeyValueRenderer(key_order=["event"]),
+    ],
+)
+
+
 def get_logger() -> Any:
     """The logger otel-responses writes to (see the module docstring for which one)."""
     if structlog.is_configured():
         return structlog.get_logger(_STDLIB_NAME)
-    return structlog.wrap_logger(
-        logging.getLogger(_STDLIB_NAME),
-        processors=[
-            add_trace_context,
-            structlog.processors.TimeStamper(fmt="iso"),
-            structlog.processors.KeyValueRenderer(key_order=["event"]),
-        ],
-    )
+    return _fallback_logger

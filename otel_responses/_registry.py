@@ -347,7 +347,7 @@ STREAMS = _metric(
 )
 EVENTS = _metric(
     "otel_responses.events",
-    "counter",
+    "observable counter",
     "{event}",
     "SSE events received, by type (added once per stream and type when the stream ends).",
     (*_COMMON, EVENT_TYPE),
@@ -426,7 +426,7 @@ TOKEN_DETAILS = _metric(
 )
 ANOMALIES = _metric(
     "otel_responses.anomalies",
-    "counter",
+    "observable counter",
     "{event}",
     "Anomalous events (see the `otel_responses.anomaly` span event).",
     (*_COMMON, ANOMALY_KIND),

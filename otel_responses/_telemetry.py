@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Iterable
+from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.semconv.schemas import Schemas
@@ -55,6 +57,42 @@ CHUNK_BUCKETS = (
 )
 
 
+AttributeKey = tuple[tuple[str, Any], ...]
+
+
+class CumulativeCounter:
+    """A counter whose totals live in a dict and reach the SDK only when it collects.
+
+    A stream adds one point per event type it saw; through a synchronous counter that is one
+    SDK call (several µs, attribute validation and hashing) per type per stream. Here an add is
+    a dict update under a lock, and the SDK reads the totals through an observable counter's
+    callback once per export. The number of attribute sets is capped at ``MAX_SERIES``;
+    beyond it, adds fold into one set whose ``otel_responses.event.type`` (or anomaly kind)
+    is ``_OTHER``, so a hostile server cannot grow memory or cardinality without bound.
+    """
+
+    MAX_SERIES = 2048
+
+    def __init__(self, meter: metrics.Meter, name: str, unit: str, description: str) -> None:
+        self._totals: dict[AttributeKey, int] = {}
+        self._lock = threading.Lock()
+        meter.create_observable_counter(name, [self._observe], unit, description)
+
+    def add(self, amount: int, attributes: AttributeKey, overflow: AttributeKey) -> None:
+        """Add ``amount`` for ``attributes`` (a sorted items tuple); ``overflow`` is the set to
+        count under once ``MAX_SERIES`` sets exist."""
+        with self._lock:
+            totals = self._totals
+            if attributes not in totals and len(totals) >= self.MAX_SERIES:
+                attributes = overflow
+            totals[attributes] = totals.get(attributes, 0) + amount
+
+    def _observe(self, options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+        with self._lock:
+            items = list(self._totals.items())
+        return [metrics.Observation(total, dict(key)) for key, total in items]
+
+
 class Instruments:
     """Every instrument named in the registry, on one meter."""
 
@@ -98,9 +136,11 @@ class Instruments:
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
         self.streams = count(names.STREAMS, "{stream}", "Ended streams by outcome.")
-        self.events = count(names.EVENTS, "{event}", "SSE events by type.")
+        self.events = CumulativeCounter(meter, names.EVENTS, "{event}", "SSE events by type.")
         self.rate_limit_hits = count(names.RATE_LIMIT_HITS, "{hit}", "Rate-limit hits.")
-        self.anomalies = count(names.ANOMALIES, "{event}", "Anomalous SSE events.")
+        self.anomalies = CumulativeCounter(
+            meter, names.ANOMALIES, "{event}", "Anomalous SSE events."
+        )
         self.internal_errors = count(
             names.INTERNAL_ERRORS, "{error}", "Faults inside otel-responses, swallowed."
         )
