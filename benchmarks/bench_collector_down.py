@@ -1,6 +1,6 @@
 """The app's stream throughput and latency with the OTLP collector down or slow.
 
-    python benchmarks/bench_collector_down.py [--streams 400] [--rounds 5]
+    python benchmarks/bench_collector_down.py [--streams 400] [--rounds 5] [--transcript F]
 
 Scenarios (each over OTLP/gRPC and OTLP/HTTP, spans + metrics + logs, BatchSpanProcessor and
 BatchLogRecordProcessor with max_queue_size=2048, exporter timeout 2 s):
@@ -38,6 +38,7 @@ from tests.otlp_receiver import GrpcReceiver, HttpReceiver  # noqa: E402
 from tests.test_rel_collector import collector  # noqa: E402
 
 BODY = (ROOT / "tests" / "fixtures" / "otel-contrib__text_stream.sse").read_bytes()
+# --transcript replaces BODY: a longer stream shows the per-stream cost against real work.
 CHUNK = 256
 
 
@@ -119,7 +120,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--streams", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--transcript", type=Path, help="SSE file to stream (default: a short one)")
     args = parser.parse_args()
+    if args.transcript is not None:
+        global BODY
+        BODY = args.transcript.read_bytes()
     scenarios = ["bare"] + [
         f"{kind}/{protocol}"
         for protocol in ("grpc", "http")

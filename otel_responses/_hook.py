@@ -748,10 +748,10 @@ class ResponseStreamHook:
             names.LOG_END,
             **{
                 names.OUTCOME: outcome,
-                names.ERROR_TYPE: error_type,
                 "duration_s": round(duration, 6),
                 names.EVENT_COUNT: self._n_events,
             },
+            **({names.ERROR_TYPE: error_type} if error_type is not None else {}),
         )
 
     def _fault(self, site: str, exc: BaseException) -> None:
