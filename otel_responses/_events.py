@@ -67,6 +67,12 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def sequence_of(payload: Any) -> int | None:
+    """The event's ``sequence_number``, if it is a non-negative integer."""
+    seq = field(payload, "sequence_number")
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None
+
+
 class ErrorInfo(NamedTuple):
     code: str | None
     message: str | None
@@ -100,7 +106,7 @@ def error_of(payload: Any) -> ErrorInfo:
 def span_event_attributes(event_type: str, payload: Any) -> dict[str, Any]:
     """Attributes of the span event recorded for one lifecycle event."""
     attrs: dict[str, Any] = {}
-    seq = _int(field(payload, "sequence_number"))
+    seq = sequence_of(payload)
     if seq is not None:
         attrs[names.EVENT_SEQUENCE] = seq
     index = _int(field(payload, "output_index"))

@@ -40,8 +40,10 @@ from ._sse import DEFAULT_MAX_LINE_BYTES, SSEDecoder
 from ._telemetry import Instruments, instruments_for, tracer_for
 
 MAX_EVENT_TYPES = 64
-_MAX_STACK_CHARS = 8192
 """Distinct event types counted per stream; further types are counted as ``_OTHER``."""
+MAX_ANOMALY_EVENTS = 32
+"""Anomalies shown as span events per stream; all of them are counted regardless."""
+_MAX_STACK_CHARS = 8192
 
 _SEQ_KEY = b'"sequence_number":'
 _SEQ_KEY_LEN = len(_SEQ_KEY)
@@ -112,7 +114,7 @@ class ResponseStreamHook:
         """How the stream ended (see :data:`otel_responses.OUTCOMES`); ``None`` until then."""
         self.error_type: str | None = None
         """The ``error.type`` recorded at the end, if any."""
-        self._start_ns = time.perf_counter_ns()
+        self._start_ns = _now()
         self._first_chunk_ns = 0
         self._chunk_ns = 0
         self._first_delta_ns = 0
@@ -252,13 +254,13 @@ class ResponseStreamHook:
     def on_event(self, event: Any) -> None:
         """One event: an SSE message (``.event``/``.data``), a dict, or an SDK event object."""
         try:
+            self._chunk_ns = now = _now()
             data = getattr(event, "data", None)
             if isinstance(data, str) and hasattr(event, "event"):
-                self._chunk_ns = _now()
                 self._on_message(getattr(event, "event", None) or "", data.encode())
                 return
             if not self._first_chunk_ns:
-                self._first_chunk_ns = time.perf_counter_ns()
+                self._first_chunk_ns = now
             self._n_events += 1
             event_type = ev.field(event, "type")
             if not isinstance(event_type, str) or not event_type:
@@ -267,9 +269,7 @@ class ResponseStreamHook:
             event_type = event_type[: ev.MAX_TYPE_CHARS]
             kind = ev.kind_of(event_type)
             if kind is Kind.DELTA:
-                seq = ev.field(event, "sequence_number")
-                seq = seq if isinstance(seq, int) else None
-                self._delta(event_type, seq, event, time.perf_counter_ns())
+                self._delta(event_type, ev.sequence_of(event), event, now)
             else:
                 self._lifecycle(event_type, kind, event)
         except Exception as exc:
@@ -386,8 +386,7 @@ class ResponseStreamHook:
             self._text_chars += min(len(text), room)
 
     def _lifecycle(self, event_type: str, kind: Kind, payload: Any) -> None:
-        seq = ev.field(payload, "sequence_number")
-        seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+        seq = ev.sequence_of(payload)
         if not self._admit(event_type, seq):
             return
         # The stream's state first, the span calls last: a failing span must not cost the
@@ -448,12 +447,14 @@ class ResponseStreamHook:
 
     def _anomaly(self, kind: str, event_type: str | None, seq: int | None) -> None:
         self._anomalies[kind] = self._anomalies.get(kind, 0) + 1
+        if sum(self._anomalies.values()) > MAX_ANOMALY_EVENTS:
+            return  # a hostile stream must not cost a span event per bad event
         attributes: dict[str, Any] = {names.ANOMALY_KIND: kind}
         if event_type:
             attributes[names.EVENT_TYPE] = event_type[: ev.MAX_TYPE_CHARS]
         if seq is not None:
             attributes[names.EVENT_SEQUENCE] = seq
-        self._span.add_event("otel_responses.anomaly", attributes)
+        self._span.add_event(names.ANOMALY_EVENT, attributes)
 
     def _record_headroom(self, facts: Mapping[str, Any]) -> None:
         instruments = self._instruments
@@ -526,64 +527,51 @@ class ResponseStreamHook:
             except Exception as fault2:
                 self._fault("end", fault2)
 
-    def _end_span(self, reason: str | None, exc: BaseException | None) -> None:
-        end_ns = time.perf_counter_ns()
-        provider_error = self._terminal_error or self._error_event or self._http_error
+    def _decide(
+        self, reason: str | None, exc: BaseException | None
+    ) -> tuple[str, str | None, str, ev.ErrorInfo | None]:
+        """Outcome, ``error.type``, status description and the provider's error, if any.
+
+        What the stream said decides first (terminal event, then an ``error`` event or HTTP
+        error), then how it was closed; ``error.type`` prefers the provider's code.
+        """
+        errors = [
+            e for e in (self._terminal_error, self._error_event, self._http_error) if e is not None
+        ]
+        provider_error = errors[0] if errors else None
         if self._terminal is not None:
             outcome = self._terminal
         elif self._error_event is not None or self._http_error is not None:
             outcome = "error"
         else:
             outcome = reason or "truncated"
-        error_type: str | None = None
-        description = ""
-        if outcome not in ("completed", "incomplete"):
-            codes = [
-                e.code
-                for e in (self._terminal_error, self._error_event, self._http_error)
-                if e is not None
-            ]
-            error_type = next((c for c in codes if c), None)
-            if (
-                error_type is None
-                and exc is not None
-                and outcome in ("cancelled", "transport_error")
-            ):
-                error_type = _qualname(exc)
-            if error_type is None and self._http_status is not None and self._http_status >= 400:
-                error_type = str(self._http_status)
-            error_type = error_type or names.OTHER
-            description = (
-                next(
-                    (
-                        e.message
-                        for e in (self._terminal_error, self._error_event, self._http_error)
-                        if e is not None and e.message
-                    ),
-                    "",
-                )
-                or (redact(str(exc)) if exc is not None and str(exc) else "")
-                or (_OUTCOME_DESCRIPTIONS.get(outcome, outcome))
+        if outcome in ("completed", "incomplete"):
+            return outcome, None, "", provider_error
+        error_type = next((e.code for e in errors if e.code), None)
+        if error_type is None and exc is not None and outcome in ("cancelled", "transport_error"):
+            error_type = _qualname(exc)
+        if error_type is None and self._http_status is not None and self._http_status >= 400:
+            error_type = str(self._http_status)
+        description = (
+            next((e.message for e in errors if e.message), "")
+            or (redact(str(exc)) if exc is not None else "")
+            or _OUTCOME_DESCRIPTIONS.get(outcome, outcome)
+        )
+        return outcome, error_type or names.OTHER, description, provider_error
+
+    def _record_exception(self, exc: BaseException) -> None:
+        try:
+            # The SDK's default stack trace ends with str(exc), unredacted: replace it.
+            stack = redact("".join(traceback.format_exception(exc)), limit=_MAX_STACK_CHARS)
+            self._span.record_exception(
+                exc, {"exception.message": redact(str(exc)), "exception.stacktrace": stack}
             )
-        self.outcome = outcome
-        self.error_type = error_type
-        span = self._span
-        if (
-            exc is not None
-            and outcome in ("cancelled", "transport_error")
-            and (type(exc).__name__ not in _CANCELLATIONS)
-        ):
-            try:
-                # The SDK's default stack trace ends with str(exc), unredacted: replace it.
-                stack = redact("".join(traceback.format_exception(exc)), limit=_MAX_STACK_CHARS)
-                span.record_exception(
-                    exc, {"exception.message": redact(str(exc)), "exception.stacktrace": stack}
-                )
-            except Exception as fault:
-                self._fault("span", fault)
-        duration = (end_ns - self._start_ns) / 1e9
-        ttfc = (self._first_chunk_ns - self._start_ns) / 1e9 if self._first_chunk_ns else None
-        ttft = (self._first_delta_ns - self._start_ns) / 1e9 if self._first_delta_ns else None
+        except Exception as fault:
+            self._fault("span", fault)
+
+    def _final_attributes(
+        self, outcome: str, error_type: str | None, ttfc: float | None, ttft: float | None
+    ) -> dict[str, Any]:
         attrs: dict[str, Any] = {
             names.OUTCOME: outcome,
             names.EVENT_COUNT: self._n_events,
@@ -613,8 +601,26 @@ class ResponseStreamHook:
         attrs.update(self._rate_limit)
         if self._capturing and self._text:
             self._emit_content(attrs, outcome)
+        return attrs
+
+    def _end_span(self, reason: str | None, exc: BaseException | None) -> None:
+        end_ns = _now()
+        outcome, error_type, description, provider_error = self._decide(reason, exc)
+        self.outcome = outcome
+        self.error_type = error_type
+        if (
+            exc is not None
+            and outcome in ("cancelled", "transport_error")
+            and type(exc).__name__ not in _CANCELLATIONS
+        ):
+            self._record_exception(exc)
+        start = self._start_ns
+        duration = (end_ns - start) / 1e9
+        ttfc = (self._first_chunk_ns - start) / 1e9 if self._first_chunk_ns else None
+        ttft = (self._first_delta_ns - start) / 1e9 if self._first_delta_ns else None
+        span = self._span
         try:  # a failing span costs the span's attributes, not the metrics and logs
-            span.set_attributes(attrs)
+            span.set_attributes(self._final_attributes(outcome, error_type, ttfc, ttft))
             if error_type is not None:
                 span.set_status(Status(StatusCode.ERROR, description))
         except Exception as fault:

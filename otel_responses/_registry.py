@@ -287,7 +287,8 @@ LIFECYCLE_EVENT = _event(
 ANOMALY_EVENT = _event(
     "otel_responses.anomaly",
     "An event that was undecodable, arrived after the terminal event, repeated a sequence "
-    "number, or had a line over the length bound. Never changes the outcome.",
+    "number, or had a line over the length bound. Never changes the outcome. The first 32 of a "
+    "stream become span events; all are counted.",
     (ANOMALY_KIND, EVENT_TYPE, EVENT_SEQUENCE),
 )
 

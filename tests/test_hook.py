@@ -538,3 +538,14 @@ def test_cached_and_reasoning_tokens_and_limit_gauges(telemetry: Telemetry) -> N
     ((_, requests),) = telemetry.points("otel_responses.rate_limit.limit_requests")
     ((_, tokens),) = telemetry.points("otel_responses.rate_limit.limit_tokens")
     assert (requests.value, tokens.value) == (500, 9000)
+
+
+def test_a_flood_of_anomalies_is_counted_but_not_one_span_event_each(telemetry: Telemetry) -> None:
+    hook = _hook(telemetry)
+    hook.feed(_sse(CREATED) + _sse(_delta(1)) + _sse(_delta(1)) * 5000)
+    hook.end()
+    (span,) = telemetry.finished()
+    anomaly_events = [e for e in span.events if e.name == "otel_responses.anomaly"]
+    assert len(anomaly_events) == 32
+    assert span.attributes["otel_responses.anomalies.count"] == 5000
+    assert span.attributes["otel_responses.deltas.count"] == 1
