@@ -88,7 +88,8 @@ class ResponseStreamHook:
     """Observes one streamed Responses API call and turns it into telemetry.
 
     Create it when the request starts (its span starts then), hand it the HTTP response with
-    :meth:`on_response` if you have one, then either raw body bytes (:meth:`feed`) or events
+    :meth:`on_response` if you have one (one call per attempt; :meth:`on_attempt_failed` for an
+    attempt that got none), then either raw body bytes (:meth:`feed`) or events
     (:meth:`on_event`: SSE messages, dicts, or openai SDK event objects), and end it with
     :meth:`end` (the body ended), :meth:`cancel`, :meth:`fail` or :meth:`abandon` — or use it as
     a context manager, which picks the ending from the exception leaving the block.
@@ -223,6 +224,28 @@ class ResponseStreamHook:
                 self._record_headroom(facts)
         except Exception as exc:
             self._fault("on_response", exc)
+
+    def on_attempt_failed(self, exc: BaseException) -> None:
+        """Record one HTTP attempt that got no response (connection refused or reset, timeout):
+        counted like an :meth:`on_response` attempt (so ``otel_responses.http.retry_count``
+        includes it), with an ``otel_responses.http.attempt`` span event carrying ``error.type``.
+
+        Call it for every such attempt, whether the client then retries or gives up; it does not
+        end the hook (the call's own ending does: :meth:`close_with` with the client's exception,
+        or the stream of a later attempt). Like :meth:`on_response`, the last attempt is the
+        one that counts, so an HTTP error of an earlier attempt stops deciding the outcome.
+        """
+        try:
+            self._attempts += 1
+            self._http_status = None
+            self._http_error = None
+            self._rate_limit = {}
+            self._span.add_event(
+                names.HTTP_ATTEMPT_EVENT,
+                {names.HTTP_ATTEMPT_NUMBER: self._attempts, names.ERROR_TYPE: _qualname(exc)},
+            )
+        except Exception as fault:
+            self._fault("on_attempt_failed", fault)
 
     def on_final_response(self, response: Any) -> None:
         """A whole (non-streamed) response object or dict: its id, model, usage and status

@@ -168,7 +168,8 @@ REQUEST_ID = _attr("otel_responses.request_id", "string", "The `x-request-id` re
 HTTP_RETRY_COUNT = _attr(
     "otel_responses.http.retry_count",
     "int",
-    "HTTP attempts beyond the first (the client's own retries of 429/5xx).",
+    "HTTP attempts beyond the first (the client's own retries of 429/5xx and of attempts that "
+    "got no response).",
 )
 HTTP_ATTEMPT_NUMBER = _attr(
     "otel_responses.http.attempt_number", "int", "On `otel_responses.http.attempt`: 1, 2, ..."
@@ -294,8 +295,11 @@ ANOMALY_EVENT = _event(
 
 HTTP_ATTEMPT_EVENT = _event(
     "otel_responses.http.attempt",
-    "One per HTTP response the client received for this call; more than one means retries.",
-    (HTTP_STATUS_CODE, HTTP_ATTEMPT_NUMBER, RL_RETRY_AFTER),
+    "One per HTTP attempt the client made for this call; more than one means retries. An "
+    "attempt answered by a response carries its status code (and `retry-after`); one that got "
+    "no response (connection refused or reset, timeout) carries `error.type`, the exception's "
+    "qualified name.",
+    (HTTP_STATUS_CODE, HTTP_ATTEMPT_NUMBER, RL_RETRY_AFTER, ERROR_TYPE),
 )
 
 # --- metrics ------------------------------------------------------------------------------------

@@ -278,6 +278,70 @@ def test_pre_stream_429_without_body_code_uses_status(telemetry: Telemetry) -> N
     assert hit.value == 1 and labels["error.type"] == "429"
 
 
+def test_attempt_without_response_is_counted_and_is_a_span_event(telemetry: Telemetry) -> None:
+    class ConnectError(Exception):
+        pass
+
+    hook = _hook(telemetry)
+    hook.on_attempt_failed(ConnectError("refused"))
+    assert not hook.ended  # the call's own ending decides; a retry may follow
+    hook.on_response(200, {})
+    hook.feed(_sse(CREATED) + _sse(_completed(1)))
+    hook.end()
+    (span,) = telemetry.finished()
+    attempts = [
+        dict(e.attributes or {}) for e in span.events if e.name == "otel_responses.http.attempt"
+    ]
+    assert attempts == [
+        {
+            "otel_responses.http.attempt_number": 1,
+            "error.type": f"{__name__}.{ConnectError.__qualname__}",
+        },
+        {"http.response.status_code": 200, "otel_responses.http.attempt_number": 2},
+    ]
+    assert span.attributes["otel_responses.http.retry_count"] == 1
+    assert span.attributes["otel_responses.stream.outcome"] == "completed"
+    assert "error.type" not in span.attributes
+
+
+def test_failed_last_attempt_outweighs_an_earlier_http_error(telemetry: Telemetry) -> None:
+    """429, then an attempt with no response, then the client gives up: the call failed on the
+    connection, not on the rate limit the first attempt reported."""
+    hook = _hook(telemetry)
+    body = {"error": {"code": "rate_limit_exceeded", "message": "Rate limit reached ... (RPM)"}}
+    hook.on_response(429, {"retry-after-ms": "1"}, json.dumps(body))
+    hook.on_attempt_failed(TimeoutError("connect timed out"))
+    hook.close_with(TimeoutError("connect timed out"))
+    attrs = _attrs(telemetry)
+    assert attrs["otel_responses.stream.outcome"] == "transport_error"
+    assert attrs["error.type"] == "TimeoutError"
+    assert attrs["otel_responses.http.retry_count"] == 1
+    assert "otel_responses.rate_limit.window" not in attrs
+    assert not telemetry.points("otel_responses.rate_limit.hits")
+
+
+def test_attempt_failed_never_raises(telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.sdk.trace import Span as SdkSpan
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("exporter bug")
+
+    hook = _hook(telemetry)
+    monkeypatch.setattr(SdkSpan, "add_event", broken)
+    hook.on_attempt_failed(ConnectionResetError("reset"))
+    hook.on_attempt_failed(ConnectionResetError("reset"))
+    monkeypatch.undo()
+    hook.close_with(ConnectionResetError("reset"))
+    attrs = _attrs(telemetry)
+    assert attrs["otel_responses.http.retry_count"] == 1  # both attempts counted regardless
+    assert attrs["otel_responses.stream.outcome"] == "transport_error"
+    sites = [
+        labels["otel_responses.internal_error.site"]
+        for labels, _ in telemetry.points("otel_responses.internal_errors")
+    ]
+    assert sites == ["on_attempt_failed"]
+
+
 def test_anomalies_are_counted_and_never_change_the_outcome(telemetry: Telemetry) -> None:
     hook = _hook(telemetry)
     hook.feed(_sse(CREATED) + _sse(_delta(1)) + _sse(_delta(1)))  # repeated sequence number

@@ -438,7 +438,8 @@ def _hook_for_request(request: Any, providers: tuple[Any, Any]) -> ResponseStrea
 
 class ObservingTransport(_SyncTransportBase):  # type: ignore[misc]
     """An httpx (or httpx2) transport wrapper: every Responses API response through ``inner``
-    is observed byte for byte; everything else passes untouched."""
+    is observed byte for byte; everything else passes untouched. A request that gets no response
+    (``inner`` raises) is one failed attempt, and ends the span: one transport call, one attempt."""
 
     def __init__(
         self, inner: Any, *, tracer_provider: Any = None, meter_provider: Any = None
@@ -457,6 +458,8 @@ class ObservingTransport(_SyncTransportBase):  # type: ignore[misc]
         try:
             response = self.inner.handle_request(request)
         except BaseException as exc:
+            if isinstance(exc, Exception):  # no response: still an attempt (not a cancellation)
+                hook.on_attempt_failed(exc)
             hook.close_with(exc)
             raise
         try:
@@ -496,6 +499,8 @@ class AsyncObservingTransport(_AsyncTransportBase):  # type: ignore[misc]
         try:
             response = await self.inner.handle_async_request(request)
         except BaseException as exc:
+            if isinstance(exc, Exception):  # no response: still an attempt (not a cancellation)
+                hook.on_attempt_failed(exc)
             hook.close_with(exc)
             raise
         try:

@@ -14,7 +14,11 @@ instrumenting are covered too, and ``uninstrument`` puts the very same function 
   exception; otherwise the response's body decides (see :mod:`._httpx`).
 * ``SyncAPIClient._send_request`` / ``AsyncAPIClient._send_request`` — one call per HTTP
   attempt, retries included: the response of each attempt is handed to
-  :func:`._httpx.observe_response`, which records the attempt and wraps its byte stream.
+  :func:`._httpx.observe_response`, which records the attempt and wraps its byte stream; an
+  attempt that raises instead (no response: connection refused or reset, a timeout before the
+  headers) is recorded by :meth:`ResponseStreamHook.on_attempt_failed`, whether the SDK then
+  retries it or gives up. Only an ``Exception`` counts: a cancellation is not a failed attempt,
+  and ends the call as ``cancelled`` through ``request``.
 * ``Stream.__init__`` / ``AsyncStream.__init__`` — after the original, a stream reading an
   observed response is made an anchor of its ``weakref.finalize`` (see
   :func:`._httpx.anchor_to` for why the response alone is not enough under the cyclic GC).
@@ -120,9 +124,14 @@ def _wrap_send(original: Any) -> Any:
     @functools.wraps(original)
     def _send_request(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         hook = active.get()
-        response = original(self, request, *args, **kwargs)
-        if hook is not None:
-            _observe(response, hook)
+        if hook is None:
+            return original(self, request, *args, **kwargs)
+        try:
+            response = original(self, request, *args, **kwargs)
+        except Exception as exc:
+            hook.on_attempt_failed(exc)
+            raise
+        _observe(response, hook)
         return response
 
     return _send_request
@@ -132,9 +141,14 @@ def _wrap_async_send(original: Any) -> Any:
     @functools.wraps(original)
     async def _send_request(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         hook = active.get()
-        response = await original(self, request, *args, **kwargs)
-        if hook is not None:
-            _observe(response, hook)
+        if hook is None:
+            return await original(self, request, *args, **kwargs)
+        try:
+            response = await original(self, request, *args, **kwargs)
+        except Exception as exc:
+            hook.on_attempt_failed(exc)
+            raise
+        _observe(response, hook)
         return response
 
     return _send_request
