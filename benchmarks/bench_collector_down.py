@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from otel_responses import OTelLogProcessor, ResponseStreamHook  # noqa: E402
-from tests.otlp_receiver import GrpcReceiver, HttpReceiver  # noqa: E402
+from tests.otlp_receiver import GrpcReceiver, HttpReceiver, otlp_exporters  # noqa: E402
 from tests.test_rel_collector import collector  # noqa: E402
 
 BODY = (ROOT / "tests" / "fixtures" / "otel-contrib__text_stream.sse").read_bytes()
@@ -50,30 +50,13 @@ def pipeline(protocol: str, port: int):  # type: ignore[no-untyped-def]
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        ends = {s: f"127.0.0.1:{port}" for s in ("traces", "metrics", "logs")}
-        extra = {"insecure": True}
-    else:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        ends = {s: f"http://127.0.0.1:{port}/v1/{s}" for s in ("traces", "metrics", "logs")}
-        extra = {}
+    spans, metrics, logs = otlp_exporters(protocol, port, timeout=2)
     tracer_provider = TracerProvider(shutdown_on_exit=False)
-    tracer_provider.add_span_processor(
-        BatchSpanProcessor(
-            OTLPSpanExporter(endpoint=ends["traces"], timeout=2, **extra), max_queue_size=2048
-        )
-    )
+    tracer_provider.add_span_processor(BatchSpanProcessor(spans, max_queue_size=2048))
     meter_provider = MeterProvider(
         metric_readers=[
             PeriodicExportingMetricReader(
-                OTLPMetricExporter(endpoint=ends["metrics"], timeout=2, **extra),
+                metrics,
                 export_interval_millis=1000,
                 export_timeout_millis=2000,
             )
@@ -81,11 +64,7 @@ def pipeline(protocol: str, port: int):  # type: ignore[no-untyped-def]
         shutdown_on_exit=False,
     )
     logger_provider = LoggerProvider(shutdown_on_exit=False)
-    logger_provider.add_log_record_processor(
-        BatchLogRecordProcessor(
-            OTLPLogExporter(endpoint=ends["logs"], timeout=2, **extra), max_queue_size=2048
-        )
-    )
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(logs, max_queue_size=2048))
     return tracer_provider, meter_provider, logger_provider
 
 

@@ -59,7 +59,8 @@ def field(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
-def _str(value: Any) -> str | None:
+def text_str(value: Any) -> str | None:
+    """A non-empty string field, cut to 256 characters (ids, models, codes, statuses)."""
     return value[:256] if isinstance(value, str) and value else None
 
 
@@ -96,9 +97,9 @@ def error_of(payload: Any) -> ErrorInfo:
     if not isinstance(message, str):
         message = None
     return ErrorInfo(
-        _str(code) if not isinstance(code, int) else str(code),
+        text_str(code) if not isinstance(code, int) else str(code),
         redact(message) if message else None,
-        _str(field(source, "param")),
+        text_str(field(source, "param")),
         facts_from_message(message) if message else {},
     )
 
@@ -119,12 +120,12 @@ def span_event_attributes(event_type: str, payload: Any) -> dict[str, Any]:
             ("id", names.EVENT_ITEM_ID),
             ("status", names.EVENT_ITEM_STATUS),
         ):
-            value = _str(field(item, key))
+            value = text_str(field(item, key))
             if value is not None:
                 attrs[attr] = value
     response = field(payload, "response")
     if response is not None:
-        status = _str(field(response, "status"))
+        status = text_str(field(response, "status"))
         if status is not None:
             attrs[names.EVENT_RESPONSE_STATUS] = status
     if event_type == "error" or event_type == "response.failed":
@@ -159,9 +160,4 @@ def usage_of(response: Any) -> Usage | None:
 
 
 def incomplete_reason(response: Any) -> str | None:
-    return _str(field(field(response, "incomplete_details"), "reason"))
-
-
-def text_str(value: Any) -> str | None:
-    """A non-empty string field, cut to 256 characters (ids, models, tiers)."""
-    return _str(value)
+    return text_str(field(field(response, "incomplete_details"), "reason"))

@@ -1,6 +1,6 @@
-"""Real OTLP receivers on loopback, for tests: gRPC (grpcio) and HTTP/protobuf (http.server).
-
-Each keeps the decoded export requests it received, so a test can check what went over the wire.
+"""OTLP on loopback, for tests and benchmarks: real receivers — gRPC (grpcio) and HTTP/protobuf
+(http.server) — that keep the decoded export requests they received, so a test can check what
+went over the wire; and :func:`otlp_exporters`, the SDK's exporters aimed at such a port.
 """
 
 from __future__ import annotations
@@ -150,3 +150,31 @@ class HttpReceiver:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def otlp_exporters(protocol: str, port: int, timeout: float | None = None) -> tuple[Any, Any, Any]:
+    """The SDK's OTLP span, metric and log exporters for a collector on 127.0.0.1:``port``,
+    over ``grpc`` or ``http`` (protobuf)."""
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc import _log_exporter as logs
+        from opentelemetry.exporter.otlp.proto.grpc import metric_exporter as metrics
+        from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as traces
+
+        def grpc_kwargs(signal: str) -> dict[str, Any]:
+            return {"endpoint": f"127.0.0.1:{port}", "insecure": True, "timeout": timeout}
+
+        kwargs = grpc_kwargs
+    else:
+        from opentelemetry.exporter.otlp.proto.http import _log_exporter as logs
+        from opentelemetry.exporter.otlp.proto.http import metric_exporter as metrics
+        from opentelemetry.exporter.otlp.proto.http import trace_exporter as traces
+
+        def http_kwargs(signal: str) -> dict[str, Any]:
+            return {"endpoint": f"http://127.0.0.1:{port}/v1/{signal}", "timeout": timeout}
+
+        kwargs = http_kwargs
+    return (
+        traces.OTLPSpanExporter(**kwargs("traces")),
+        metrics.OTLPMetricExporter(**kwargs("metrics")),
+        logs.OTLPLogExporter(**kwargs("logs")),
+    )

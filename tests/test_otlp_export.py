@@ -19,31 +19,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from otel_responses import OTelLogProcessor, replay
 from tests.conftest import FIXTURES
-from tests.otlp_receiver import GrpcReceiver, HttpReceiver, Received
+from tests.otlp_receiver import GrpcReceiver, HttpReceiver, Received, otlp_exporters
 
 SEED = FIXTURES / "seed__failed-rate-limit.sse"
-
-
-def _exporters(protocol: str, endpoint: str) -> tuple[Any, Any, Any]:
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        return (
-            OTLPSpanExporter(endpoint=endpoint, insecure=True),
-            OTLPMetricExporter(endpoint=endpoint, insecure=True),
-            OTLPLogExporter(endpoint=endpoint, insecure=True),
-        )
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    return (
-        OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces"),
-        OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics"),
-        OTLPLogExporter(endpoint=f"{endpoint}/v1/logs"),
-    )
 
 
 def _attrs(kvs: Any) -> dict[str, Any]:
@@ -107,7 +85,7 @@ def _check_seed(received: Received) -> None:
 def test_export_over_the_wire(protocol: str) -> None:
     receiver = GrpcReceiver() if protocol == "grpc" else HttpReceiver()
     with receiver:
-        spans, metrics, logs = _exporters(protocol, receiver.endpoint)
+        spans, metrics, logs = otlp_exporters(protocol, receiver.port)
         tracer_provider = TracerProvider()
         tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
         meter_provider = MeterProvider(

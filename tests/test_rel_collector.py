@@ -38,7 +38,8 @@ from otel_responses import _registry as names
 
 from .otlp_receiver import HttpReceiver
 
-FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
 TEXT = FIXTURES / "otel-contrib__text_stream.sse"
 EXIT_BOUND_S = 30.0  # liveness: the child's exporters time out after 2 s per signal
 
@@ -162,32 +163,23 @@ CHILD = textwrap.dedent(
     from otel_responses import OTelLogProcessor, ResponseStreamHook
 
     protocol, port, body_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        endpoint = {s: f"127.0.0.1:{port}" for s in ("traces", "metrics", "logs")}
-        extra = {"insecure": True}
-    else:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        endpoint = {s: f"http://127.0.0.1:{port}/v1/{s}" for s in ("traces", "metrics", "logs")}
-        extra = {}
+    sys.path.insert(0, sys.argv[4])
+    from tests.otlp_receiver import otlp_exporters
+    spans, metrics, logs = otlp_exporters(protocol, port, timeout=2)
     QUEUE = 512
     bsp = BatchSpanProcessor(
-        OTLPSpanExporter(endpoint=endpoint["traces"], timeout=2, **extra),
+        spans,
         max_queue_size=QUEUE, schedule_delay_millis=200, export_timeout_millis=2000,
     )
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(bsp)
     meter_provider = MeterProvider(metric_readers=[PeriodicExportingMetricReader(
-        OTLPMetricExporter(endpoint=endpoint["metrics"], timeout=2, **extra),
+        metrics,
         export_interval_millis=300, export_timeout_millis=2000,
     )])
     logger_provider = LoggerProvider()
     logger_provider.add_log_record_processor(BatchLogRecordProcessor(
-        OTLPLogExporter(endpoint=endpoint["logs"], timeout=2, **extra),
+        logs,
         max_queue_size=QUEUE, schedule_delay_millis=200, export_timeout_millis=2000,
     ))
     structlog.configure(
@@ -218,7 +210,7 @@ def test_app_exits_promptly_with_bounded_queues(kind: str, protocol: str, tmp_pa
     script.write_text(CHILD)
     with collector(kind, protocol) as port:
         child = subprocess.Popen(
-            [sys.executable, str(script), protocol, str(port), str(TEXT)],
+            [sys.executable, str(script), protocol, str(port), str(TEXT), str(ROOT)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

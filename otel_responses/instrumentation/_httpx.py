@@ -436,6 +436,29 @@ def _hook_for_request(request: Any, providers: tuple[Any, Any]) -> ResponseStrea
     )
 
 
+def _transport_hook(request: Any, providers: tuple[Any, Any]) -> ResponseStreamHook | None:
+    """The hook for a request an observing transport should trace, or ``None``."""
+    try:
+        return _hook_for_request(request, providers)
+    except Exception as exc:
+        _faults.report("instrumentation.request", exc)
+        return None
+
+
+def _no_response(hook: ResponseStreamHook, exc: BaseException) -> None:
+    """The transport raised: an attempt that got no response (unless cancelled), and the end."""
+    if isinstance(exc, Exception):
+        hook.on_attempt_failed(exc)
+    hook.close_with(exc)
+
+
+def _transport_observe(response: Any, hook: ResponseStreamHook) -> None:
+    try:
+        observe_response(response, hook, ends_on_error=True)
+    except Exception as exc:
+        _faults.report("instrumentation.observe", exc)
+
+
 class ObservingTransport(_SyncTransportBase):  # type: ignore[misc]
     """An httpx (or httpx2) transport wrapper: every Responses API response through ``inner``
     is observed byte for byte; everything else passes untouched. A request that gets no response
@@ -448,24 +471,15 @@ class ObservingTransport(_SyncTransportBase):  # type: ignore[misc]
         self._providers = (tracer_provider, meter_provider)
 
     def handle_request(self, request: Any) -> Any:
-        try:
-            hook = _hook_for_request(request, self._providers)
-        except Exception as exc:
-            _faults.report("instrumentation.request", exc)
-            hook = None
+        hook = _transport_hook(request, self._providers)
         if hook is None:
             return self.inner.handle_request(request)
         try:
             response = self.inner.handle_request(request)
         except BaseException as exc:
-            if isinstance(exc, Exception):  # no response: still an attempt (not a cancellation)
-                hook.on_attempt_failed(exc)
-            hook.close_with(exc)
+            _no_response(hook, exc)
             raise
-        try:
-            observe_response(response, hook, ends_on_error=True)
-        except Exception as exc:
-            _faults.report("instrumentation.observe", exc)
+        _transport_observe(response, hook)
         return response
 
     def close(self) -> None:
@@ -489,24 +503,15 @@ class AsyncObservingTransport(_AsyncTransportBase):  # type: ignore[misc]
         self._providers = (tracer_provider, meter_provider)
 
     async def handle_async_request(self, request: Any) -> Any:
-        try:
-            hook = _hook_for_request(request, self._providers)
-        except Exception as exc:
-            _faults.report("instrumentation.request", exc)
-            hook = None
+        hook = _transport_hook(request, self._providers)
         if hook is None:
             return await self.inner.handle_async_request(request)
         try:
             response = await self.inner.handle_async_request(request)
         except BaseException as exc:
-            if isinstance(exc, Exception):  # no response: still an attempt (not a cancellation)
-                hook.on_attempt_failed(exc)
-            hook.close_with(exc)
+            _no_response(hook, exc)
             raise
-        try:
-            observe_response(response, hook, ends_on_error=True)
-        except Exception as exc:
-            _faults.report("instrumentation.observe", exc)
+        _transport_observe(response, hook)
         return response
 
     async def aclose(self) -> None:
