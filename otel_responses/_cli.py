@@ -212,6 +212,9 @@ def _parser() -> argparse.ArgumentParser:
     reg = commands.add_parser("registry", help="print docs/telemetry.md from the code")
     reg.add_argument("--check", metavar="FILE", help="fail if FILE differs from the registry")
     reg.set_defaults(run=_registry_command)
+    from .proxy._command import add_parser as add_proxy_parser
+
+    add_proxy_parser(commands)
     return parser
 
 
