@@ -182,13 +182,14 @@ class _Observer:
             self.mode = "json"
         else:
             self.mode = "other"
+        self._finished = False
         self._kept: list[bytes] = []
         self._kept_size = 0
         if status < 400:
             hook.on_response(status, headers)
 
     def chunk(self, data: bytes) -> None:
-        if not self.active or self.mode == "other":
+        if not self.active or self.mode == "other" or self._finished:
             return
         try:
             if self._inflate is not None:
@@ -207,6 +208,9 @@ class _Observer:
 
     def finish(self) -> None:
         """The body ended: the error body or the whole JSON response goes to the hook."""
+        if self._finished:
+            return
+        self._finished = True
         body = b"".join(self._kept) if self.active else None
         if self.mode == "error":
             self.hook.on_response(self.status, self.headers, body)
@@ -387,6 +391,10 @@ class Proxy:
                 hook.cancel(exc)
             return response
         content = upstream.content
+        # With a Content-Length the client is done at the last byte, not at an end marker: the
+        # hook sees that last chunk and ends just before it goes out, so a client holding the
+        # whole body always finds the call's span ended.
+        remaining = response.content_length
         while True:
             try:
                 chunk = await content.readany()
@@ -403,6 +411,12 @@ class Proxy:
                 return response
             if not chunk:
                 break
+            last = remaining is not None and len(chunk) >= remaining
+            if remaining is not None:
+                remaining -= len(chunk)
+            if last and observer is not None:
+                observer.chunk(chunk)
+                observer.finish()
             try:
                 await response.write(chunk)
             except asyncio.CancelledError:
@@ -413,23 +427,15 @@ class Proxy:
                 if hook is not None:
                     hook.cancel(exc)
                 return response
-            if observer is not None:
-                try:
-                    observer.chunk(chunk)
-                except Exception:  # pragma: no cover - the hook never raises; belt and braces
-                    observer.active = False
-        try:
-            await response.write_eof()
-        except asyncio.CancelledError:
-            if hook is not None:
-                hook.cancel()
-            raise
-        except Exception as exc:
-            if hook is not None:
-                hook.cancel(exc)
-            return response
+            if observer is not None and not last:
+                observer.chunk(chunk)
+        # The upstream's body is complete and every byte of it was written: the call is over
+        # (ended before the final empty chunk, so a client that has the whole body finds the
+        # span ended).
         if observer is not None:
             observer.finish()
+        with contextlib.suppress(Exception):
+            await response.write_eof()
         return response
 
 
