@@ -10,6 +10,7 @@ The upstream is driven by request headers the proxy forwards untouched:
 * ``x-hold-after``: after this many frames, stop sending and wait (a model thinking), until the
   client goes away.
 * ``x-cut-after``: after this many frames, drop the connection (an upstream failure mid-body).
+* ``x-silent``: never answer (not even the status line).
 
 A request with ``"stream": false`` for an ``.sse`` fixture gets the terminal event's
 ``response`` object as one JSON body (a non-streamed call). Every request is recorded.
@@ -86,6 +87,8 @@ class FakeUpstream:
                 body,
             )
         )
+        if request.headers.get("x-silent"):
+            await asyncio.sleep(3600)  # accepts the request, never answers
         name = request.headers.get("x-fixture")
         if not name:
             return web.json_response({"error": {"message": "no such route"}}, status=404)
@@ -205,7 +208,9 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
 
     async def _start_upstream(self) -> int:
-        self._runner = web.AppRunner(self.fake.app(), access_log=None, shutdown_timeout=0.5)
+        self._runner = web.AppRunner(
+            self.fake.app(), access_log=None, shutdown_timeout=0.5, handler_cancellation=True
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
