@@ -136,7 +136,9 @@ class _Worker:
 
 def _setup_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s [%(process)d] %(name)s %(levelname)s %(message)s")
+    )
     proxy_log = logging.getLogger("otel_responses.proxy")
     proxy_log.handlers[:] = [handler]
     proxy_log.setLevel(level.upper())

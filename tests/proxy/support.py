@@ -177,6 +177,30 @@ class Loop:
         self.loop.close()
 
 
+class FakeServer:
+    """The fake upstream alone on a :class:`Loop` (for a proxy running as a subprocess)."""
+
+    def __init__(self, loop: Loop) -> None:
+        self.loop = loop
+        self.fake = FakeUpstream()
+        self.runner = web.AppRunner(
+            self.fake.app(), access_log=None, shutdown_timeout=0.5, handler_cancellation=True
+        )
+        self.port: int = loop.run(self._start())
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def _start(self) -> int:
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        server: Any = site._server
+        port: int = server.sockets[0].getsockname()[1]
+        return port
+
+    def close(self) -> None:
+        self.loop.run(self.runner.cleanup())
+
+
 class Stack:
     """Fake upstream + real proxy on loopback, both on a :class:`Loop`."""
 
