@@ -6,6 +6,7 @@ in ``docs/telemetry.md``.
 """
 
 from ._config import ContentCapture
+from ._configure import configure
 from ._hook import ResponseStreamHook
 from ._logging import OTelLogProcessor, add_trace_context
 from ._ratelimit import parse_duration
@@ -42,6 +43,7 @@ __all__ = [
     "SSEMessage",
     "__version__",
     "add_trace_context",
+    "configure",
     "decode_all",
     "instrument",
     "instrument_httpx",
