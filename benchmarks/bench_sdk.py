@@ -1,24 +1,31 @@
-"""What instrumentation costs the openai SDK per streamed event: otel-responses vs. its peers.
+"""What instrumentation costs an LLM SDK per streamed event: otel-responses vs. its peers.
 
 Run (from the repository root, in the project's virtualenv)::
 
-    python benchmarks/bench_sdk.py
+    python benchmarks/bench_sdk.py [--dialect responses --dialect chat_completions] [--only NAME]
 
-The SDK consumes a 2,000-delta Responses stream (one chunk per SSE event) through
-``httpx.MockTransport``, sync and async. Each variant — otel-responses, the official
-``opentelemetry-instrumentation-genai-openai`` (pre-release), OpenLLMetry's
-``opentelemetry-instrumentation-openai`` and ``openinference-instrumentation-openai`` — runs in
-its own subprocess, which times the bare SDK first and then the instrumented one, alternating
-(``instrument()``/``uninstrument()`` between runs) so that drift in the machine's load falls on
-both alike; every ratio compares runs of one process. Reported: µs per event (median of
-``--repeat`` runs), the overhead per event and the ratio; then, in another subprocess per
-variant, peak and retained memory (tracemalloc) around one 50,000-delta stream.
+For each dialect (``_sdk_cases.CASES``: the openai SDK's Responses and Chat Completions, the
+anthropic SDK's Messages, google-genai's Gemini) the SDK consumes a ``--deltas``-delta stream
+(one chunk per SSE frame, shaped like a real recording) through a mock transport, sync and async.
+Each variant — otel-responses and each peer instrumentation of that SDK — runs in its own
+subprocess, so that no two instrumentations ever co-exist. In it, rounds of bare and instrumented
+runs take turns (``instrument()``/``uninstrument()`` between them, the order flipped every round)
+so that drift in the machine's load falls on both alike; every figure compares runs of one
+process. Reported per mode: the median µs per event bare and instrumented with their range
+(fastest-slowest), the median of the per-round differences, and the ratio of the medians; the
+spans and span events each instrumented stream produced (a variant that produced none does not
+cover the dialect and is marked so — its cost is not a price of telemetry); then, in another
+subprocess per variant, peak and retained memory (tracemalloc) around one ``--memory-deltas``
+stream, bare and instrumented.
 
-Peers are installed into the current environment when this command runs (never as test or
-package dependencies), constrained to the versions of everything already installed
-(openai, httpx, OpenTelemetry, ...) so that nothing the project uses is changed; a peer that
-cannot be installed beside them is reported as such. ``--no-install`` skips installing;
-``--only NAME`` runs one variant.
+Wall-clock figures on a shared 2-core machine move by about ±10 % between runs; the repeatable
+figure is ``callgrind_sdk.py``'s instruction count.
+
+Peers (and SDKs the project does not depend on) are pip-installed into the current environment
+when this command runs — never as test or package dependencies — constrained to the versions of
+everything already installed (openai, httpx, OpenTelemetry, ...) so that nothing the project uses
+changes; one that cannot be installed beside them is reported as such. ``--no-install`` skips
+installing. Not a test: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -34,113 +41,25 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from typing import Any
+
+from _sdk_cases import CASES, OURS, Case, Peer, Telemetry, Variant, versions
 
 N_DELTAS = 2_000
 N_MEMORY_DELTAS = 50_000
-PEERS = {
-    "official-genai-openai": ("opentelemetry-instrumentation-genai-openai", True),
-    "openllmetry": ("opentelemetry-instrumentation-openai", False),
-    "openinference": ("openinference-instrumentation-openai", False),
-}
 
 
-# --- the stream -------------------------------------------------------------------------------
-def stream_events(n_deltas: int) -> list[bytes]:
-    """One chunk per SSE event of a completed text response with ``n_deltas`` deltas."""
-    resp = {"id": "resp_b", "object": "response", "model": "gpt-4o-2024-08-06", "output": []}
-    seq = iter(range(10**9))
-
-    def ev(kind: str, **fields: Any) -> bytes:
-        data = json.dumps({"type": kind, "sequence_number": next(seq), **fields})
-        return f"event: {kind}\ndata: {data}\n\n".encode()
-
-    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
-    item = {"id": "msg_1", "type": "message", "role": "assistant", "status": "in_progress"}
-    part = {"type": "output_text", "text": "", "annotations": []}
-    out = [
-        ev("response.created", response={**resp, "status": "in_progress"}),
-        ev("response.in_progress", response={**resp, "status": "in_progress"}),
-        ev("response.output_item.added", output_index=0, item={**item, "content": []}),
-        ev("response.content_part.added", part=part, **where),
-    ]
-    out += [
-        ev("response.output_text.delta", delta=" tok", logprobs=[], **where)
-        for _ in range(n_deltas)
-    ]
-    usage = {"input_tokens": 12, "output_tokens": n_deltas, "total_tokens": 12 + n_deltas,
-             "input_tokens_details": {"cached_tokens": 0},
-             "output_tokens_details": {"reasoning_tokens": 0}}  # fmt: skip
-    done_item = {**item, "status": "completed", "content": [{**part, "text": "…"}]}
-    out += [
-        ev("response.output_text.done", text="…", logprobs=[], **where),
-        ev("response.content_part.done", part={**part, "text": "…"}, **where),
-        ev("response.output_item.done", output_index=0, item=done_item),
-        ev("response.completed",
-           response={**resp, "status": "completed", "output": [done_item], "usage": usage}),
-    ]  # fmt: skip
-    return out
-
-
-HEADERS = {
-    "content-type": "text/event-stream",
-    "x-request-id": "req_b",
-    "x-ratelimit-remaining-requests": "499",
-    "x-ratelimit-remaining-tokens": "29000",
-}
-
-
-def clients(chunks: list[bytes]) -> tuple[Any, Any]:
-    import httpx
-    import openai
-
-    def handler(request: Any) -> Any:
-        return httpx.Response(200, headers=HEADERS, content=iter(chunks))
-
-    async def ahandler(request: Any) -> Any:
-        async def body() -> Any:
-            for chunk in chunks:
-                yield chunk
-
-        return httpx.Response(200, headers=HEADERS, content=body())
-
-    kwargs: dict[str, Any] = {
-        "api_key": "sk-bench",
-        "base_url": "https://api.test/v1",
-        "max_retries": 0,
-    }
-    sync = openai.OpenAI(http_client=httpx.Client(transport=httpx.MockTransport(handler)), **kwargs)
-    asyn = openai.AsyncOpenAI(
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(ahandler)), **kwargs
-    )
-    return sync, asyn
-
-
-def consume_sync(client: Any) -> int:
-    n = 0
-    for _ in client.responses.create(model="gpt-4o", input="hi", stream=True):
-        n += 1
-    return n
-
-
-async def consume_async(client: Any) -> int:
-    n = 0
-    stream = await client.responses.create(model="gpt-4o", input="hi", stream=True)
-    async for _ in stream:
-        n += 1
-    return n
-
-
-def timed(run: Any) -> float:
-    """µs per event of one run."""
+def timed(run: Callable[[], int]) -> tuple[float, int]:
+    """µs per item the SDK yielded, and that count, of one run."""
     gc.collect()
     start = time.perf_counter()
     events = run()
-    return (time.perf_counter() - start) / events * 1e6
+    return (time.perf_counter() - start) / events * 1e6, events
 
 
-def memory(run: Any, flush: Any) -> tuple[float, float]:
-    """Peak and retained KiB (tracemalloc) around one run of a 50,000-delta stream."""
+def memory(run: Callable[[], int], flush: Callable[[], object]) -> dict[str, float]:
+    """Peak and retained KiB (tracemalloc) around one run."""
     gc.collect()
     tracemalloc.start()
     try:
@@ -153,86 +72,71 @@ def memory(run: Any, flush: Any) -> tuple[float, float]:
         retained = tracemalloc.get_traced_memory()[0] - base
     finally:
         tracemalloc.stop()
-    return peak / 1024, retained / 1024
+    return {"peak_kib": peak / 1024, "retained_kib": retained / 1024}
 
 
-# --- one variant, in its own process ---------------------------------------------------------
-def worker(variant: str, repeat: int, what: str) -> dict[str, Any]:
-    from opentelemetry import metrics, trace
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(meter_provider)
-    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest_experimental")
-
-    sync, asyn = clients(stream_events(N_DELTAS))
-    big_sync, _ = clients(stream_events(N_MEMORY_DELTAS)) if what == "memory" else (None, None)
+# --- one variant, in its own process ------------------------------------------------------------
+def worker(dialect: str, name: str, repeat: int, what: str, deltas: int) -> dict[str, Any]:
+    case = CASES[dialect]
+    telemetry = Telemetry()
+    run_sync, run_async_coro = case.consumers(case.build(deltas))
     loop = asyncio.new_event_loop()
 
-    def run_sync() -> int:
-        return consume_sync(sync)
-
     def run_async() -> int:
-        return loop.run_until_complete(consume_async(asyn))
+        return int(loop.run_until_complete(run_async_coro()))
 
-    def flush() -> None:
-        reader.get_metrics_data()
-        exporter.clear()
+    variant = Variant(name, case, telemetry)
+    result: dict[str, Any] = {"dialect": dialect, "variant": name, "version": variant.version,
+                              "sdk": versions(case), "events": len(case.build(deltas))}  # fmt: skip
 
-    def instrumentors() -> list[Any]:
-        if variant == "otel-responses":
-            from otel_responses import OpenAIResponsesInstrumentor
+    if what == "memory":
+        out: dict[str, Any] = {}
+        for label in ("bare", "instrumented"):
+            if label == "instrumented":
+                variant.on()
+            run_sync()  # warm-up: first-use allocations are not "retained"
+            telemetry.drain()
+            out[label] = memory(run_sync, telemetry.drain)
+        variant.off()
+        result["memory"] = out
+        return result
 
-            return [OpenAIResponsesInstrumentor()]
-        dist = PEERS[variant][0]
-        found = [
-            e.load()() for e in md.entry_points(group="opentelemetry_instrumentor")
-            if e.dist is not None and e.dist.name.lower().replace("_", "-") == dist
-        ]  # fmt: skip
-        if not found:
-            raise SystemExit(f"{dist}: no opentelemetry_instrumentor entry point")
-        return found
-
-    def measure(run: Any) -> dict[str, float]:
-        if what == "memory":
-            run()  # warm-up: first-use allocations are not "retained"
-            flush()
-            peak, retained = memory(run, flush)
-            return {"peak_kib": peak, "retained_kib": retained}
-        run()  # warm-up
-        samples = []
-        for _ in range(repeat):
-            samples.append(timed(run))
-            flush()
-        return {"median": statistics.median(samples), "min": min(samples)}
-
-    # The bare SDK first, before the instrumentation package is even imported; then the same
-    # runs instrumented. (Not alternated: a peer's uninstrument() need not restore the SDK.)
-    runs = (
-        {"sync": lambda: consume_sync(big_sync)}
-        if what == "memory"
-        else {"sync": run_sync, "async": run_async}
-    )
-    result: dict[str, Any] = {"variant": variant}
-    result["bare"] = {mode: measure(run) for mode, run in runs.items()}
-    for instrumentor in instrumentors():
-        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-    dist = "otel-responses" if variant == "otel-responses" else PEERS[variant][0]
-    result["version"] = md.version(dist)
-    result["instrumented"] = {mode: measure(run) for mode, run in runs.items()}
+    modes = {"sync": run_sync, "async": run_async}
+    samples: dict[str, dict[str, list[float]]] = {
+        mode: {"bare": [], "instrumented": []} for mode in modes
+    }
+    produced = {"bare_spans": 0, "spans": 0, "span_events": 0, "streams": 0}
+    # Warm-up of both states: imports, pydantic schemas, instruments and caches built once.
+    for mode_run in modes.values():
+        mode_run()
+        variant.on()
+        mode_run()
+        variant.off()
+        telemetry.drain()
+    for rnd in range(repeat):
+        order = ("bare", "instrumented") if rnd % 2 == 0 else ("instrumented", "bare")
+        for label in order:
+            if label == "instrumented":
+                variant.on()
+            for mode, mode_run in modes.items():
+                us, _ = timed(mode_run)
+                samples[mode][label].append(us)
+                spans, events = telemetry.drain()
+                if label == "bare":
+                    produced["bare_spans"] += spans
+                else:
+                    produced["spans"] += spans
+                    produced["span_events"] += events
+                    produced["streams"] += 1
+            if label == "instrumented":
+                variant.off()
+    result["time"] = samples
+    result["produced"] = produced
+    result["leftovers"] = sorted(variant.leftovers)
     return result
 
 
-# --- the driver -------------------------------------------------------------------------------
+# --- the driver ---------------------------------------------------------------------------------
 def installed(dist: str) -> bool:
     try:
         md.version(dist)
@@ -241,9 +145,9 @@ def installed(dist: str) -> bool:
         return False
 
 
-def install(dist: str, pre: bool) -> str | None:
-    """Install ``dist`` without changing any installed package (every one is pinned to its
-    current version); the error text if it cannot be."""
+def install(requirement: str, pre: bool) -> str | None:
+    """Install ``requirement`` without changing any installed package (every one is pinned to
+    its current version); the error text if it cannot be."""
     pins = sorted(
         {f"{d.metadata['Name']}=={d.version}" for d in md.distributions()
          if d.metadata["Name"] and d.metadata["Name"].lower() != "otel-responses"}
@@ -251,7 +155,7 @@ def install(dist: str, pre: bool) -> str | None:
     constraints = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".peer-constraints.txt")
     with open(constraints, "w") as fh:
         fh.write("\n".join(pins) + "\n")
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "-c", constraints, dist]
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "-c", constraints, requirement]
     if pre:
         cmd.insert(4, "--pre")
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -262,95 +166,128 @@ def install(dist: str, pre: bool) -> str | None:
     return None
 
 
-def run_variant(variant: str, repeat: int) -> dict[str, Any]:
-    """Timing and memory, each in a fresh subprocess that measures bare first."""
-    merged: dict[str, Any] = {"variant": variant}
-    for what in ("time", "memory"):
-        done = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--worker", variant,
-             "--repeat", str(repeat), "--what", what],
-            capture_output=True,
-            text=True,
-        )  # fmt: skip
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        if done.returncode != 0 or not lines:
-            tail = " / ".join(done.stderr.strip().splitlines()[-3:])[:400]
-            return {"variant": variant, "error": f"run failed: {tail}"}
-        result = json.loads(lines[-1])
-        merged[what] = {"bare": result["bare"], "instrumented": result["instrumented"]}
-        merged["version"] = result.get("version")
+def ensure(peer: Peer, no_install: bool) -> str | None:
+    """None when ``peer`` is there (installing it if need be), else why it is not."""
+    if installed(peer.dist):
+        return None
+    if no_install:
+        return f"{peer.dist} not installed"
+    print(f"installing {peer.requirement}{' (--pre)' if peer.pre else ''} ...", flush=True)
+    problem = install(peer.requirement, peer.pre)
+    return f"cannot be installed here: {problem}" if problem else None
+
+
+def in_subprocess(args: list[str]) -> dict[str, Any]:
+    """Run this file as a worker with ``args``; its JSON result, or an ``error``."""
+    done = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = " / ".join(done.stderr.strip().splitlines()[-3:])[:400]
+        return {"error": f"run failed: {tail}"}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def run_variant(case: Case, name: str, args: argparse.Namespace) -> dict[str, Any]:
+    base = ["--worker", name, "--dialect", case.dialect, "--repeat", str(args.repeat)]
+    merged = in_subprocess([*base, "--what", "time", "--deltas", str(args.deltas)])
+    if "error" in merged or args.no_memory:
+        return {"dialect": case.dialect, "variant": name, **merged}
+    mem = in_subprocess([*base, "--what", "memory", "--deltas", str(args.memory_deltas)])
+    merged["memory"] = mem.get("memory", {"error": mem.get("error")})
     return merged
 
 
-def report(results: list[dict[str, Any]]) -> None:
-    print(f"openai {md.version('openai')}, opentelemetry-sdk {md.version('opentelemetry-sdk')}, "
-          f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; "
-          f"{N_DELTAS} deltas per stream ({N_DELTAS + 8} events), one chunk per event")  # fmt: skip
-    print("µs per event: median of the timed runs (overhead also from the fastest runs)")
-    head = f"{'variant':<34}{'mode':<7}{'bare':>7}{'instr':>8}{'+µs/ev':>8}{'ratio':>7}"
-    head += f"{'+µs/ev (fastest)':>18}"
+def _range(xs: list[float]) -> str:
+    return f"{min(xs):.1f}-{max(xs):.1f}"
+
+
+def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print(f"{os.cpu_count()} CPUs; {args.deltas} deltas per stream, one chunk per SSE frame; "
+          f"{args.repeat} alternating rounds per variant")  # fmt: skip
+    print("µs per event (per item the SDK yields): median [fastest-slowest]; +µs/ev = median of "
+          "the per-round differences")  # fmt: skip
+    for dialect in dict.fromkeys(r["dialect"] for r in results):
+        rows = [r for r in results if r["dialect"] == dialect]
+        sdk = next((r["sdk"] for r in rows if "sdk" in r), "")
+        print(f"\n## {dialect} ({sdk})")
+        head = (f"{'variant':<36}{'mode':<6}{'bare':>19}{'instrumented':>19}{'+µs/ev':>8}"
+                f"{'ratio':>7}  spans/events per stream")  # fmt: skip
+        print(head)
+        print("-" * len(head))
+        for r in rows:
+            name = r["variant"] + (f" {r['version']}" if r.get("version") else "")
+            if "error" in r:
+                print(f"{name:<36}{r['error']}")
+                continue
+            p = r["produced"]
+            made = (f"{p['spans'] / p['streams']:.0f} / {p['span_events'] / p['streams']:.0f}"
+                    if p["spans"] else "NONE: does not cover this dialect")  # fmt: skip
+            if p["bare_spans"]:
+                made += f"; {p['bare_spans']} spans in bare rounds!"
+            for mode in ("sync", "async"):
+                bare, instr = r["time"][mode]["bare"], r["time"][mode]["instrumented"]
+                b, i = statistics.median(bare), statistics.median(instr)
+                diff = statistics.median(x - y for x, y in zip(instr, bare, strict=True))
+                print(f"{name:<36}{mode:<6}{b:>7.1f} [{_range(bare):>9}]{i:>7.1f} "
+                      f"[{_range(instr):>9}]{diff:>8.1f}{i / b:>7.3f}  {made}")  # fmt: skip
+                name, made = "", ""
+            if r.get("leftovers"):
+                print(f"{'':<36}uninstrument() left {len(r['leftovers'])} SDK functions patched "
+                      f"(restored by the harness), e.g. {r['leftovers'][0]}")  # fmt: skip
+    if args.no_memory:
+        return
+    print(f"\nmemory around one {args.memory_deltas:,}-delta stream (sync), tracemalloc, KiB")
+    head = (f"{'dialect':<20}{'variant':<36}{'bare peak':>10}{'instr peak':>11}"
+            f"{'bare retained':>14}{'instr retained':>15}")  # fmt: skip
     print(head)
     print("-" * len(head))
     for r in results:
-        name = r["variant"] + (f" {r['version']}" if r.get("version") else "")
-        if "error" in r:
-            print(f"{name:<34}{r['error']}")
+        m = r.get("memory")
+        if not m or "error" in m:
             continue
-        timing = r["time"]
-        for mode in ("sync", "async"):
-            bare, instr = timing["bare"][mode], timing["instrumented"][mode]
-            b, i = bare["median"], instr["median"]
-            print(f"{name:<34}{mode:<7}{b:>7.2f}{i:>8.2f}{i - b:>8.2f}{i / b:>7.3f}"
-                  f"{instr['min'] - bare['min']:>18.2f}")  # fmt: skip
-            name = ""
-    print()
-    print(f"memory around one {N_MEMORY_DELTAS:,}-delta stream (sync), tracemalloc, KiB")
-    head = f"{'variant':<34}{'bare peak':>10}{'instr peak':>11}"
-    head += f"{'bare retained':>14}{'instr retained':>15}"
-    print(head)
-    print("-" * len(head))
-    for r in results:
-        if "error" in r:
-            continue
-        b, i = r["memory"]["bare"]["sync"], r["memory"]["instrumented"]["sync"]
-        print(f"{r['variant']:<34}{b['peak_kib']:>10.0f}{i['peak_kib']:>11.0f}"
+        b, i = m["bare"], m["instrumented"]
+        print(f"{r['dialect']:<20}{r['variant']:<36}{b['peak_kib']:>10.0f}{i['peak_kib']:>11.0f}"
               f"{b['retained_kib']:>14.1f}{i['retained_kib']:>15.1f}")  # fmt: skip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--what", default="time", help=argparse.SUPPRESS)
-    parser.add_argument("--repeat", type=int, default=7, help="timed runs per mode")
+    parser.add_argument("--dialect", action="append", choices=sorted(CASES),
+                        help="dialect to measure (repeatable; default: all)")  # fmt: skip
+    parser.add_argument("--only", help="one variant: otel-responses or a peer name")
+    parser.add_argument("--repeat", type=int, default=7, help="alternating rounds per variant")
+    parser.add_argument("--deltas", type=int, default=N_DELTAS)
+    parser.add_argument("--memory-deltas", type=int, default=N_MEMORY_DELTAS)
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
     parser.add_argument("--no-install", action="store_true", help="do not pip-install peers")
-    parser.add_argument("--only", help="run one variant: otel-responses or a peer name")
     parser.add_argument("--json", help="also write the raw results to this file")
     args = parser.parse_args()
+    dialects = args.dialect or list(CASES)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.repeat, args.what)))
+        print(json.dumps(worker(dialects[0], args.worker, args.repeat, args.what, args.deltas)))
         return
-    variants = ["otel-responses", *PEERS]
-    if args.only:
-        variants = [args.only]
-    results = []
-    for variant in variants:
-        if variant in PEERS:
-            dist, pre = PEERS[variant]
-            if not installed(dist):
-                if args.no_install:
-                    results.append({"variant": variant, "error": f"{dist} not installed"})
-                    continue
-                print(f"installing {dist}{' (--pre)' if pre else ''} ...", flush=True)
-                problem = install(dist, pre)
-                if problem:
-                    results.append(
-                        {"variant": variant, "error": f"cannot be installed here: {problem}"}
-                    )
-                    continue
-        print(f"running {variant} ...", flush=True)
-        results.append(run_variant(variant, args.repeat))
+    results: list[dict[str, Any]] = []
+    for dialect in dialects:
+        case = CASES[dialect]
+        missing = next(filter(None, (ensure(p, args.no_install) for p in case.extra)), None)
+        variants = [OURS, *(p.name for p in case.peers)]
+        for name in [args.only] if args.only else variants:
+            if name not in variants:
+                continue
+            peer = next((p for p in case.peers if p.name == name), None)
+            problem = missing or (ensure(peer, args.no_install) if peer else None)
+            if problem:
+                results.append({"dialect": dialect, "variant": name, "error": problem})
+                continue
+            print(f"running {dialect} / {name} ...", flush=True)
+            results.append(run_variant(case, name, args))
     print()
-    report(results)
+    report(results, args)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)
