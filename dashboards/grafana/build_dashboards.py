@@ -2,53 +2,215 @@
 
 Run ``python dashboards/grafana/build_dashboards.py`` after editing; it rewrites
 ``otel-responses-overview.json`` and ``otel-responses-rate-limits.json`` beside it.
-``tests/test_dash_dashboards.py`` fails when the committed JSON and this script disagree, and
-``tests/test_dash_e2e.py`` runs every PromQL expression below against a real Prometheus.
+``tests/test_dash_dashboards.py`` fails when the committed JSON and this script disagree,
+``tests/test_dash_e2e.py`` runs every PromQL expression below against a real Prometheus and
+``tests/test_dash_logql.py`` checks every LogQL query the way Loki would.
 
-Series names are those the OpenTelemetry Collector's ``prometheus`` exporter produces from the
-library's metrics (docs/dashboards.md#series-names). ``job`` is the OTel ``service.name``.
+Built on Grafana's own ``grafana-foundation-sdk`` (the ``11.3`` build, matching the
+``grafana/grafana:11.3.1`` image of the compose stack): its typed builders produce the
+dashboard schema Grafana 11.3 reads, lay panels out on the 24-column grid and serialise with
+the schema's field names, so this file only says *what* each panel shows. Two things the SDK
+does not do are done here: panel ids (``_number``) and the built-in annotation.
+
+Nothing about the library is restated: Prometheus series names come from the metric
+definitions in ``otel_responses._registry`` through :func:`series` (the OTel -> Prometheus
+translation of the Collector's ``prometheus`` exporter, docs/dashboards.md#series-names),
+label names from the registry's attribute names through :func:`label`, and outcome sets from
+``otel_responses.OUTCOMES``. ``job`` is the OTel ``service.name``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import heatmap as heatmap_b
+from grafana_foundation_sdk.builders import logs as logs_b
+from grafana_foundation_sdk.builders import loki as loki_b
+from grafana_foundation_sdk.builders import prometheus as prom_b
+from grafana_foundation_sdk.builders import stat as stat_b
+from grafana_foundation_sdk.builders import table as table_b
+from grafana_foundation_sdk.builders import tempo as tempo_b
+from grafana_foundation_sdk.builders import timeseries as ts_b
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import heatmap as heatmap_m
+from grafana_foundation_sdk.models import prometheus as prom_m
+from grafana_foundation_sdk.models import tempo as tempo_m
+
+import otel_responses
+from otel_responses import _registry as names
+
 HERE = Path(__file__).resolve().parent
 
-PROM = {"type": "prometheus", "uid": "prometheus"}
-TEMPO = {"type": "tempo", "uid": "tempo"}
-LOKI = {"type": "loki", "uid": "loki"}
+PROM = dm.DataSourceRef(type_val="prometheus", uid="prometheus")
+TEMPO = dm.DataSourceRef(type_val="tempo", uid="tempo")
+LOKI = dm.DataSourceRef(type_val="loki", uid="loki")
 
 OVERVIEW_UID = "otel-responses-overview"
 RATE_LIMITS_UID = "otel-responses-rate-limits"
-
-# Label selector shared by every query: the three template variables.
-SEL = 'job=~"$service", gen_ai_provider_name=~"$provider", gen_ai_request_model=~"$model"'
 RI = "$__rate_interval"
-FAILED = "failed|error|transport_error"
-NOT_OK = "failed|error|transport_error|truncated|abandoned"
 # LLMRateLimit*HeadroomLow fire below this share of the limit (dashboards/prometheus/alerts.yml).
 HEADROOM_RATIO = 0.05
-# Streams that reported cached input or reasoning output tokens (span attributes), for Tempo.
+
+
+# ------------------------------------------------------------------ names from the library
+def _metric_entries() -> dict[str, Any]:
+    return {e.name: e for e in names.REGISTRY if getattr(e.kind, "value", e.kind) == "metric"}
+
+
+_METRICS = _metric_entries()
+# Units the Collector's prometheus exporter appends as a word; {annotations} are dropped.
+_UNIT_WORDS = {"s": "seconds", "ms": "milliseconds", "By": "bytes"}
+_HISTOGRAM_PARTS = ("bucket", "sum", "count")
+
+
+def label(attribute: str) -> str:
+    """The Prometheus label (and Loki structured-metadata key) of an OTel attribute."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", attribute)
+
+
+def series(metric: str, part: str = "") -> str:
+    """The Prometheus series the Collector's ``prometheus`` exporter makes of an OTel metric.
+
+    ``part`` is ``bucket``/``sum``/``count`` for a histogram and empty otherwise. Raises
+    ``KeyError`` for a metric the registry does not define, so a dashboard cannot query a
+    series the library never writes.
+    """
+    entry = _METRICS[metric]
+    base = label(metric)
+    word = _UNIT_WORDS.get(entry.unit)
+    if word and not base.endswith("_" + word):
+        base += "_" + word
+    if entry.type == "histogram":
+        if part not in _HISTOGRAM_PARTS:
+            raise ValueError(f"{metric} is a histogram: pick one of {_HISTOGRAM_PARTS}")
+        return f"{base}_{part}"
+    if part:
+        raise ValueError(f"{metric} is a {entry.type}, it has no _{part} series")
+    return base + "_total" if entry.type in ("counter", "observable counter") else base
+
+
+def outcomes(*picked: str) -> str:
+    """A regex of outcomes, each checked against the library's ``OUTCOMES``."""
+    unknown = set(picked) - set(otel_responses.OUTCOMES)
+    if unknown:
+        raise KeyError(f"not outcomes of otel-responses: {sorted(unknown)}")
+    return "|".join(picked)
+
+
+# Series and labels used below.
+STREAMS = series(names.STREAMS)
+HITS = series(names.RATE_LIMIT_HITS)
+TTFT = names.TIME_TO_FIRST_TOKEN_METRIC
+JOB = "job"
+PROVIDER = label(names.PROVIDER_NAME)
+DIALECT = label(names.API_TYPE)
+MODEL = label(names.REQUEST_MODEL)
+RESPONSE_MODEL = label(names.RESPONSE_MODEL)
+OUTCOME = label(names.OUTCOME)
+ERROR_TYPE = label(names.ERROR_TYPE)
+WINDOW = label(names.RL_WINDOW)
+QUOTA_ID = label(names.RL_QUOTA_ID)
+UPSTREAM = label(names.PROXY_UPSTREAM)
+TOKEN_TYPE = label(names.TOKEN_TYPE)
+TOKEN_KIND = label(names.TOKEN_KIND)
+EVENT_TYPE = label(names.EVENT_TYPE)
+ANOMALY_KIND = label(names.ANOMALY_KIND)
+SITE = label(names.INTERNAL_ERROR_SITE)
+
+FAILED = outcomes("failed", "error", "transport_error")
+NOT_OK = outcomes("failed", "error", "transport_error", "truncated", "abandoned")
+EARLY_END = outcomes("truncated", "abandoned", "cancelled")
+INCOMPLETE = outcomes("incomplete")
+# Provider-side failures (the provider's own codes, per dialect), as LLMProviderErrorBurst
+# in alerts.yml: Anthropic overloaded_error (HTTP 529) and api_error (500), OpenAI
+# server_error, Gemini UNAVAILABLE (503) and INTERNAL (500), and a bare HTTP 5xx status.
+# RESOURCE_EXHAUSTED (Gemini quota, HTTP 429) is shown beside them here but is a rate limit.
+PROVIDER_ERRORS = "overloaded_error|api_error|server_error|UNAVAILABLE|INTERNAL|5[0-9][0-9]"
+PROVIDER_ERRORS_AND_QUOTA = PROVIDER_ERRORS + "|RESOURCE_EXHAUSTED"
+# error.type values of a rate-limited stream, per dialect (what otel_responses.rate_limit.hits
+# counts): OpenAI rate_limit_exceeded, Azure OpenAI RateLimitReached, Anthropic
+# rate_limit_error, Gemini RESOURCE_EXHAUSTED,
+# and a bare HTTP 429.
+RATE_LIMIT_ERRORS = "rate_limit_exceeded|RateLimitReached|rate_limit_error|RESOURCE_EXHAUSTED|429"
+
+# The template variables every Prometheus query filters on. openai_api_type is empty for the
+# non-OpenAI dialects, which "All" (.*) admits.
+SEL = f'{JOB}=~"$service", {PROVIDER}=~"$provider", {DIALECT}=~"$dialect", {MODEL}=~"$model"'
+
+
+def matcher(name: str, op: str, value: str) -> str:
+    """``name op "value"``, built outside f-strings (no backslashes in them before 3.12)."""
+    return f'{name}{op}"{value}"'
+
+
+def sel(*extra: str) -> str:
+    """The variables' selector plus extra matchers, in braces."""
+    return "{" + ", ".join((SEL, *extra)) + "}"
+
+
+def rate(metric: str, *extra: str, by: Sequence[str] = (), fn: str = "sum") -> str:
+    """``fn by (...) (rate(metric{variables, extra}[$__rate_interval]))``."""
+    group = f" by ({', '.join(by)})" if by else ""
+    return f"{fn}{group} (rate({metric}{sel(*extra)}[{RI}]))"
+
+
+def legend(*labels: str) -> str:
+    return " ".join("{{" + name + "}}" for name in labels)
+
+
+# ------------------------------------------------------------------ TraceQL (Tempo)
+def _traceql(*conditions: str) -> str:
+    base = [
+        'resource.service.name =~ "$service"',
+        f'span.{names.PROVIDER_NAME} =~ "$provider"',
+        f'span.{names.REQUEST_MODEL} =~ "$model"',
+    ]
+    return "{ " + " && ".join((*base, *conditions)) + " }"
+
+
+FAILED_TRACEQL = _traceql(f'span.{names.OUTCOME} =~ "{NOT_OK}"')
+RATE_LIMITED_TRACEQL = _traceql(
+    f'(span.{names.ERROR_TYPE} =~ "{RATE_LIMIT_ERRORS}" || span.{names.HTTP_STATUS_CODE} = 429)'
+)
+INCOMPLETE_TRACEQL = _traceql(f'span.{names.OUTCOME} = "{INCOMPLETE}"')
 DETAIL_TOKENS_TRACEQL = (
-    '{ resource.service.name =~ "$service" && span.gen_ai.request.model =~ "$model" && '
-    "(span.gen_ai.usage.cache_read.input_tokens > 0 || "
-    "span.gen_ai.usage.reasoning.output_tokens > 0) } | select(span.gen_ai.request.model, "
-    "span.gen_ai.usage.input_tokens, span.gen_ai.usage.cache_read.input_tokens, "
-    "span.gen_ai.usage.output_tokens, span.gen_ai.usage.reasoning.output_tokens)"
+    _traceql(f"(span.{names.CACHE_READ_TOKENS} > 0 || span.{names.REASONING_TOKENS} > 0)")
+    + " | select("
+    + ", ".join(
+        f"span.{n}"
+        for n in (
+            names.REQUEST_MODEL,
+            names.INPUT_TOKENS,
+            names.CACHE_READ_TOKENS,
+            names.OUTPUT_TOKENS,
+            names.REASONING_TOKENS,
+        )
+    )
+    + ")"
 )
 
 
-def _explore_traces_url(traceql: str) -> str:
+def explore_traces_url(traceql: str) -> str:
     """A Grafana Explore link that runs a TraceQL search on the Tempo data source."""
     panes = {
         "traces": {
-            "datasource": TEMPO["uid"],
+            "datasource": TEMPO.uid,
             "queries": [
-                {"refId": "A", "datasource": TEMPO, "queryType": "traceql", "query": traceql}
+                {
+                    "refId": "A",
+                    "datasource": {"type": TEMPO.type_val, "uid": TEMPO.uid},
+                    "queryType": "traceql",
+                    "query": traceql,
+                }
             ],
             "range": {"from": "${__from}", "to": "${__to}"},
         }
@@ -57,1048 +219,1124 @@ def _explore_traces_url(traceql: str) -> str:
     return f"/explore?schemaVersion=1&orgId=1&panes={encoded}"
 
 
-def _failed_traceql(extra: str = "") -> str:
+def link(title: str, url: str, *, blank: bool = True) -> db.DashboardLink:
+    return db.DashboardLink(title).url(url).target_blank(blank)
+
+
+# ------------------------------------------------------------------ queries
+def prom(
+    ref: str, expr: str, legend_format: str = "", *, exemplar: bool = False
+) -> prom_b.Dataquery:
     return (
-        '{ resource.service.name =~ "$service" && span.gen_ai.provider.name =~ "$provider" && '
-        f'span.gen_ai.request.model =~ "$model" && span.otel_responses.stream.outcome =~ "{NOT_OK}"'
-        f"{extra} }}"
+        prom_b.Dataquery()
+        .ref_id(ref)
+        .datasource(PROM)
+        .expr(expr)
+        .legend_format(legend_format)
+        .range()
+        .exemplar(exemplar)
     )
 
 
-class _Board:
-    """Lays panels out on Grafana's 24-column grid and numbers them."""
-
-    def __init__(self) -> None:
-        self.panels: list[dict[str, Any]] = []
-        self._id = 0
-        self._x = 0
-        self._y = 0
-        self._row_h = 0
-
-    def _next_id(self) -> int:
-        self._id += 1
-        return self._id
-
-    def row(self, title: str) -> None:
-        self._newline()
-        self.panels.append(
-            {
-                "id": self._next_id(),
-                "type": "row",
-                "title": title,
-                "collapsed": False,
-                "gridPos": {"h": 1, "w": 24, "x": 0, "y": self._y},
-                "panels": [],
-            }
-        )
-        self._y += 1
-
-    def _newline(self) -> None:
-        if self._x:
-            self._y += self._row_h
-            self._x = 0
-            self._row_h = 0
-
-    def add(self, panel: dict[str, Any], w: int, h: int) -> None:
-        if self._x + w > 24:
-            self._newline()
-        panel["id"] = self._next_id()
-        panel["gridPos"] = {"h": h, "w": w, "x": self._x, "y": self._y}
-        self.panels.append(panel)
-        self._x += w
-        self._row_h = max(self._row_h, h)
+def targets(*pairs: tuple[str, str]) -> list[prom_b.Dataquery]:
+    """Range queries A, B, ... from (expr, legend) pairs."""
+    return [prom(chr(ord("A") + i), expr, leg) for i, (expr, leg) in enumerate(pairs)]
 
 
-def _prom_target(ref: str, expr: str, legend: str, *, exemplar: bool = False, **kw: Any) -> dict:
-    target = {
-        "refId": ref,
-        "datasource": PROM,
-        "expr": expr,
-        "legendFormat": legend,
-        "range": True,
-        "instant": False,
-        "exemplar": exemplar,
-    }
-    target.update(kw)
-    return target
+def quantiles(
+    metric: str, by: str = "", qs: tuple[float, ...] = (0.5, 0.95, 0.99), *extra: str
+) -> list[prom_b.Dataquery]:
+    """p50/p95/p99 of a histogram, with exemplars (trace links) on the last one."""
+    bucket = series(metric, "bucket")
+    group = "le" + (f", {by}" if by else "")
+    out = []
+    for i, q in enumerate(qs):
+        leg = f"p{round(q * 100)}" + (f" {{{{{by}}}}}" if by else "")
+        expr = f"histogram_quantile({q}, {rate(bucket, *extra, by=(group,))})"
+        out.append(prom(chr(ord("A") + i), expr, leg, exemplar=i == len(qs) - 1))
+    return out
+
+
+# ------------------------------------------------------------------ panels
+Panel = ts_b.Panel | stat_b.Panel | table_b.Panel | logs_b.Panel | heatmap_b.Panel
+Cell = tuple[Panel, int, int]
+"""A panel with its width and height on the 24-column grid."""
+
+
+def half(panel: Panel) -> Cell:
+    return panel, 12, 8
+
+
+def half_tall(panel: Panel) -> Cell:
+    return panel, 12, 10
+
+
+def third(panel: Panel) -> Cell:
+    return panel, 8, 8
+
+
+def quarter(panel: Panel) -> Cell:
+    return panel, 6, 4
+
+
+def full(panel: Panel) -> Cell:
+    return panel, 24, 8
 
 
 def timeseries(
     title: str,
     description: str,
-    targets: list[dict],
+    queries: Iterable[prom_b.Dataquery],
     unit: str,
     *,
     stack: bool = False,
-    links: list[dict] | None = None,
+    links: Sequence[db.DashboardLink] = (),
     min_zero: bool = True,
     max_value: float | None = None,
     threshold_line: float | None = None,
-) -> dict:
-    defaults: dict[str, Any] = {
-        "unit": unit,
-        "custom": {
-            "drawStyle": "line",
-            "lineWidth": 1,
-            "fillOpacity": 20 if stack else 5,
-            "showPoints": "never",
-            "stacking": {"mode": "normal" if stack else "none", "group": "A"},
-        },
-        "links": links or [],
-    }
+) -> ts_b.Panel:
+    panel = (
+        ts_b.Panel()
+        .title(title)
+        .description(description)
+        .datasource(PROM)
+        .targets(list(queries))
+        .unit(unit)
+        .draw_style(cm.GraphDrawStyle.LINE)
+        .line_width(1)
+        .fill_opacity(20 if stack else 5)
+        .show_points(cm.VisibilityMode.NEVER)
+        .stacking(
+            cb.StackingConfig()
+            .mode(cm.StackingMode.NORMAL if stack else cm.StackingMode.NONE)
+            .group("A")
+        )
+        .legend(
+            cb.VizLegendOptions()
+            .display_mode(cm.LegendDisplayMode.TABLE)
+            .placement(cm.LegendPlacement.BOTTOM)
+            .show_legend(True)
+            .calcs(["mean", "max"])
+        )
+        .tooltip(
+            cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.DESCENDING)
+        )
+        .data_links(list(links))
+    )
     if min_zero:
-        defaults["min"] = 0
+        panel = panel.min(0)
     if max_value is not None:
-        defaults["max"] = max_value
+        panel = panel.max(max_value)
     if threshold_line is not None:  # a red dashed line where the matching alert starts
-        defaults["custom"]["thresholdsStyle"] = {"mode": "dashed"}
-        defaults["thresholds"] = {
-            "mode": "absolute",
-            "steps": [{"color": "red", "value": None}, {"color": "green", "value": threshold_line}],
-        }
-    return {
-        "type": "timeseries",
-        "title": title,
-        "description": description,
-        "datasource": PROM,
-        "targets": targets,
-        "fieldConfig": {"defaults": defaults, "overrides": []},
-        "options": {
-            "legend": {"displayMode": "table", "placement": "bottom", "calcs": ["mean", "max"]},
-            "tooltip": {"mode": "multi", "sort": "desc"},
-        },
-    }
+        panel = panel.thresholds_style(
+            cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.DASHED)
+        ).thresholds(
+            db.ThresholdsConfig()
+            .mode(dm.ThresholdsMode.ABSOLUTE)
+            .steps([dm.Threshold(None, "red"), dm.Threshold(threshold_line, "green")])
+        )
+    return panel
 
 
-def stat(title: str, description: str, expr: str, unit: str, thresholds: list[dict]) -> dict:
-    return {
-        "type": "stat",
-        "title": title,
-        "description": description,
-        "datasource": PROM,
-        "targets": [_prom_target("A", expr, "")],
-        "fieldConfig": {
-            "defaults": {
-                "unit": unit,
-                "color": {"mode": "thresholds"},
-                "thresholds": {"mode": "absolute", "steps": thresholds},
-            },
-            "overrides": [],
-        },
-        "options": {
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "colorMode": "background",
-            "graphMode": "area",
-            "textMode": "auto",
-        },
-    }
+def stat(
+    title: str, description: str, expr: str, unit: str, steps: list[tuple[float | None, str]]
+) -> stat_b.Panel:
+    return (
+        stat_b.Panel()
+        .title(title)
+        .description(description)
+        .datasource(PROM)
+        .with_target(prom("A", expr))
+        .unit(unit)
+        .color_scheme(db.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS))
+        .thresholds(
+            db.ThresholdsConfig()
+            .mode(dm.ThresholdsMode.ABSOLUTE)
+            .steps([dm.Threshold(value, color) for value, color in steps])
+        )
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .graph_mode(cm.BigValueGraphMode.AREA)
+        .text_mode(cm.BigValueTextMode.AUTO)
+    )
 
 
-def quantiles(metric: str, by: str = "", qs: tuple[float, ...] = (0.5, 0.95, 0.99)) -> list[dict]:
-    """p50/p95/p99 targets of a histogram, with exemplars (trace links) on the last one."""
-    group = f"le{', ' + by if by else ''}"
-    out = []
-    for i, q in enumerate(qs):
-        legend = f"p{round(q * 100)}" + (f" {{{{{by}}}}}" if by else "")
-        expr = f"histogram_quantile({q}, sum by ({group}) (rate({metric}_bucket{{{SEL}}}[{RI}])))"
-        out.append(_prom_target(chr(ord("A") + i), expr, legend, exemplar=i == len(qs) - 1))
+def traces_table(title: str, description: str, traceql: str, columns: str = "") -> table_b.Panel:
+    query = traceql if not columns else f"{traceql} | select({columns})"
+    return (
+        table_b.Panel()
+        .title(title)
+        .description(description)
+        .datasource(TEMPO)
+        .with_target(
+            tempo_b.TempoQuery()
+            .ref_id("A")
+            .datasource(TEMPO)
+            .query_type("traceql")
+            .query(query)
+            .limit(50)
+            .table_type(tempo_m.SearchTableType.TRACES)
+        )
+        .show_header(True)
+    )
+
+
+def logs(title: str, description: str, logql: str) -> logs_b.Panel:
+    return (
+        logs_b.Panel()
+        .title(title)
+        .description(description)
+        .datasource(LOKI)
+        .with_target(
+            loki_b.Dataquery().ref_id("A").datasource(LOKI).expr(logql).query_type("range")
+        )
+        .show_time(True)
+        .wrap_log_message(True)
+        .enable_log_details(True)
+        .sort_order(cm.LogsSortOrder.DESCENDING)
+    )
+
+
+# ------------------------------------------------------------------ variables
+def variable(name: str, query: str, all_value: str) -> db.QueryVariable:
+    """A multi-value Prometheus ``label_values`` variable with an "All" option.
+
+    ``all_value`` is what Grafana sends for "All" in every query that uses the variable -
+    PromQL and LogQL alike. A variable that appears in a Loki stream selector needs one that
+    rejects the empty string (``.+``): Loki refuses a selector whose matchers all accept it.
+    """
+    return (
+        db.QueryVariable(name)
+        .label(name)
+        .datasource(PROM)
+        .query(query)
+        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .include_all(True)
+        .multi(True)
+        .all_value(all_value)
+        .current(dm.VariableOption(selected=True, text=["All"], value=["$__all"]))
+        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+    )
+
+
+def variables(*extra: db.QueryVariable) -> list[db.QueryVariable]:
+    return [
+        # $service is in the Loki stream selectors ({service_name=~"$service"}): .+ not .*
+        variable("service", f"label_values({STREAMS}, {JOB})", ".+"),
+        variable("provider", f'label_values({STREAMS}{{{JOB}=~"$service"}}, {PROVIDER})', ".*"),
+        # openai.api.type: only OpenAI-style dialects set it, so "All" must admit the empty value
+        variable(
+            "dialect",
+            f'label_values({STREAMS}{{{JOB}=~"$service", {PROVIDER}=~"$provider"}}, {DIALECT})',
+            ".*",
+        ),
+        variable(
+            "model",
+            f'label_values({STREAMS}{{{JOB}=~"$service", {PROVIDER}=~"$provider", '
+            f'{DIALECT}=~"$dialect"}}, {MODEL})',
+            ".*",
+        ),
+        *extra,
+    ]
+
+
+# ------------------------------------------------------------------ dashboards
+def _number(panels: Iterable[Any]) -> None:
+    """Unique panel ids in grid order (the SDK leaves them to the caller)."""
+    for i, panel in enumerate(panels, 1):
+        panel.id_val = i
+
+
+def dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    sections: Sequence[tuple[str, Sequence[Cell]]],
+    links: Sequence[db.DashboardLink],
+    variables_: Sequence[db.QueryVariable],
+) -> dict[str, Any]:
+    """Rows of (panel, width, height), laid out by the SDK, as Grafana 11.3 JSON."""
+    board = (
+        db.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["otel-responses", "llm", "openai", "anthropic", "gemini"])
+        .timezone("browser")
+        .editable()
+        .tooltip(dm.DashboardCursorSync.CROSSHAIR)
+        .time("now-1h", "now")
+        .refresh("30s")
+        .fiscal_year_start_month(0)
+        .live_now(False)
+        .links(list(links))
+        .variables(list(variables_))
+        .annotation(
+            db.AnnotationQuery()
+            .name("Annotations & Alerts")
+            .datasource(dm.DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+            .enable(True)
+            .hide(True)
+            .icon_color("rgba(0, 211, 255, 1)")
+            .built_in(1)
+            .type("dashboard")
+        )
+    )
+    for row_title, panels in sections:
+        board = board.with_row(db.Row(row_title))
+        for panel, width, height in panels:
+            board = board.with_panel(panel.span(width).height(height))
+    model = board.build()
+    _number(model.panels or [])
+    out: dict[str, Any] = json.loads(json.dumps(model, cls=JSONEncoder))
     return out
 
 
-def traces_table(title: str, description: str, traceql: str, columns: str = "") -> dict:
-    query = traceql if not columns else f"{traceql} | select({columns})"
-    return {
-        "type": "table",
-        "title": title,
-        "description": description,
-        "datasource": TEMPO,
-        "targets": [
-            {
-                "refId": "A",
-                "datasource": TEMPO,
-                "queryType": "traceql",
-                "query": query,
-                "limit": 50,
-                "tableType": "traces",
-            }
+def dashboard_link(title: str, uid: str) -> db.DashboardLink:
+    return (
+        db.DashboardLink(title)
+        .type(dm.DashboardLinkType.LINK)
+        .icon("dashboard")
+        .url(f"/d/{uid}")
+        .keep_time(True)
+        .include_vars(True)
+    )
+
+
+def traces_link(title: str, traceql: str, tooltip: str = "") -> db.DashboardLink:
+    return (
+        db.DashboardLink(title)
+        .type(dm.DashboardLinkType.LINK)
+        .icon("external link")
+        .url(explore_traces_url(traceql))
+        .target_blank(True)
+        .tooltip(tooltip)
+    )
+
+
+# ------------------------------------------------------------------ overview sections
+Section = tuple[str, list[Cell]]
+
+
+def summary_section() -> Section:
+    all_rate = rate(STREAMS)
+    return (
+        "Summary",
+        [
+            quarter(
+                stat(
+                    "Streams / s",
+                    "Ended streams per second, all outcomes.",
+                    all_rate,
+                    "reqps",
+                    [(None, "blue")],
+                )
+            ),
+            quarter(
+                stat(
+                    "Failure ratio",
+                    f"Share of streams that ended {FAILED.replace('|', ', ')}.",
+                    f"({rate(STREAMS, matcher(OUTCOME, '=~', FAILED))} or vector(0)) / {all_rate}",
+                    "percentunit",
+                    [(None, "green"), (0.05, "orange"), (0.1, "red")],
+                )
+            ),
+            quarter(
+                stat(
+                    "p95 time to first token",
+                    "Request to the first output delta, every dialect.",
+                    f"histogram_quantile(0.95, {rate(series(TTFT, 'bucket'), by=('le',))})",
+                    "s",
+                    [(None, "green"), (4, "orange"), (10, "red")],
+                )
+            ),
+            quarter(
+                stat(
+                    "Rate-limit hits / min",
+                    "Streams ended by a rate limit or quota (rate_limit_exceeded, "
+                    "rate_limit_error, RESOURCE_EXHAUSTED or HTTP 429).",
+                    f"{rate(HITS)} * 60",
+                    "short",
+                    [(None, "green"), (1, "orange"), (5, "red")],
+                )
+            ),
         ],
-        "fieldConfig": {"defaults": {}, "overrides": []},
-        "options": {"showHeader": True},
-    }
-
-
-def logs(title: str, description: str, logql: str) -> dict:
-    return {
-        "type": "logs",
-        "title": title,
-        "description": description,
-        "datasource": LOKI,
-        "targets": [{"refId": "A", "datasource": LOKI, "expr": logql, "queryType": "range"}],
-        "options": {
-            "showTime": True,
-            "wrapLogMessage": True,
-            "enableLogDetails": True,
-            "sortOrder": "Descending",
-        },
-    }
-
-
-def _variable(name: str, label: str, query: str) -> dict:
-    return {
-        "name": name,
-        "label": label,
-        "type": "query",
-        "datasource": PROM,
-        "query": {"query": query, "refId": f"{name}-var"},
-        "definition": query,
-        "refresh": 2,
-        "includeAll": True,
-        "multi": True,
-        "allValue": ".*",
-        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-        "sort": 1,
-        "hide": 0,
-        "options": [],
-    }
-
-
-def _templating(extra: list[dict] | None = None) -> dict:
-    return {
-        "list": [
-            _variable("service", "service", "label_values(otel_responses_streams_total, job)"),
-            _variable(
-                "provider",
-                "provider",
-                'label_values(otel_responses_streams_total{job=~"$service"}, gen_ai_provider_name)',
-            ),
-            _variable(
-                "model",
-                "model",
-                "label_values(otel_responses_streams_total"
-                '{job=~"$service", gen_ai_provider_name=~"$provider"}, gen_ai_request_model)',
-            ),
-            *(extra or []),
-        ]
-    }
-
-
-def _dashboard(
-    uid: str, title: str, description: str, board: _Board, links: list[dict], templating: dict
-) -> dict:
-    return {
-        "uid": uid,
-        "title": title,
-        "description": description,
-        "tags": ["otel-responses", "llm", "openai"],
-        "timezone": "browser",
-        "editable": True,
-        "graphTooltip": 1,
-        "schemaVersion": 39,
-        "version": 1,
-        "refresh": "30s",
-        "time": {"from": "now-1h", "to": "now"},
-        "timepicker": {},
-        "fiscalYearStartMonth": 0,
-        "liveNow": False,
-        "annotations": {
-            "list": [
-                {
-                    "builtIn": 1,
-                    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
-                    "enable": True,
-                    "hide": True,
-                    "iconColor": "rgba(0, 211, 255, 1)",
-                    "name": "Annotations & Alerts",
-                    "type": "dashboard",
-                }
-            ]
-        },
-        "links": links,
-        "templating": templating,
-        "panels": board.panels,
-    }
-
-
-def overview() -> dict:
-    b = _Board()
-    streams = f"otel_responses_streams_total{{{SEL}}}"
-    all_rate = f"sum(rate({streams}[{RI}]))"
-
-    b.row("Summary")
-    b.add(
-        stat(
-            "Streams / s",
-            "Ended streams per second, all outcomes.",
-            all_rate,
-            "reqps",
-            [{"color": "blue", "value": None}],
-        ),
-        6,
-        4,
-    )
-    b.add(
-        stat(
-            "Failure ratio",
-            "Share of streams that ended failed, error or transport_error.",
-            "(sum(rate(otel_responses_streams_total"
-            f'{{{SEL}, otel_responses_stream_outcome=~"{FAILED}"}}'
-            f"[{RI}])) or vector(0)) / {all_rate}",
-            "percentunit",
-            [
-                {"color": "green", "value": None},
-                {"color": "orange", "value": 0.05},
-                {"color": "red", "value": 0.1},
-            ],
-        ),
-        6,
-        4,
-    )
-    b.add(
-        stat(
-            "p95 time to first token",
-            "Request to the first *.delta event.",
-            f"histogram_quantile(0.95, sum by (le) "
-            f"(rate(otel_responses_time_to_first_token_seconds_bucket{{{SEL}}}[{RI}])))",
-            "s",
-            [
-                {"color": "green", "value": None},
-                {"color": "orange", "value": 4},
-                {"color": "red", "value": 10},
-            ],
-        ),
-        6,
-        4,
-    )
-    b.add(
-        stat(
-            "Rate-limit hits / min",
-            "Streams ended by a rate limit (rate_limit_exceeded or HTTP 429).",
-            f"sum(rate(otel_responses_rate_limit_hits_total{{{SEL}}}[{RI}])) * 60",
-            "short",
-            [
-                {"color": "green", "value": None},
-                {"color": "orange", "value": 1},
-                {"color": "red", "value": 5},
-            ],
-        ),
-        6,
-        4,
     )
 
-    b.row("Streams")
-    b.add(
-        timeseries(
-            "Streams / s by outcome",
-            "otel_responses.streams by otel_responses.stream.outcome.",
-            [
-                _prom_target(
-                    "A",
-                    f"sum by (otel_responses_stream_outcome) (rate({streams}[{RI}]))",
-                    "{{otel_responses_stream_outcome}}",
+
+def streams_section() -> Section:
+    all_rate = rate(STREAMS)
+    failed = f'{OUTCOME}=~"{FAILED}"'
+    return (
+        "Streams",
+        [
+            half(
+                timeseries(
+                    "Streams / s by outcome",
+                    f"{names.STREAMS} by {names.OUTCOME}.",
+                    targets((rate(STREAMS, by=(OUTCOME,)), legend(OUTCOME))),
+                    "reqps",
+                    stack=True,
                 )
-            ],
-            "reqps",
-            stack=True,
-        ),
-        12,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Failure ratio by error.type",
-            "Failed/error/transport_error streams by error.type, as a share of all streams. "
-            "Click a series for the traces of those failures.",
-            [
-                _prom_target(
-                    "A",
-                    f"sum by (error_type) (rate(otel_responses_streams_total{{{SEL}, "
-                    f'otel_responses_stream_outcome=~"{FAILED}"}}[{RI}])) '
-                    f"/ ignoring (error_type) group_left {all_rate}",
-                    "{{error_type}}",
-                )
-            ],
-            "percentunit",
-            stack=True,
-            links=[
-                {
-                    "title": "Traces of ${__field.labels.error_type} failures",
-                    "url": _explore_traces_url(
-                        '{ resource.service.name =~ "$service" && '
-                        'span.gen_ai.request.model =~ "$model" && '
-                        'span.error.type = "${__field.labels.error_type}" }'
+            ),
+            half(
+                timeseries(
+                    "Failure ratio by error.type",
+                    f"{FAILED} streams by error.type, as a share of all streams. Click a series "
+                    "for the traces of those failures.",
+                    targets(
+                        (
+                            f"{rate(STREAMS, failed, by=(ERROR_TYPE,))} "
+                            f"/ ignoring ({ERROR_TYPE}) group_left {all_rate}",
+                            legend(ERROR_TYPE),
+                        )
                     ),
-                    "targetBlank": True,
-                }
-            ],
-        ),
-        12,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Truncated, abandoned and cancelled streams / s",
-            "truncated: the bytes ended with no terminal event; abandoned: the application dropped "
-            "the stream unfinished; cancelled: the application stopped reading or raised.",
-            [
-                _prom_target(
-                    "A",
-                    "sum by (otel_responses_stream_outcome) (rate(otel_responses_streams_total"
-                    f"{{{SEL}, "
-                    f'otel_responses_stream_outcome=~"truncated|abandoned|cancelled"}}[{RI}]))',
-                    "{{otel_responses_stream_outcome}}",
+                    "percentunit",
+                    stack=True,
+                    links=[
+                        link(
+                            "Traces of ${__field.labels.error_type} failures",
+                            explore_traces_url(
+                                _traceql(
+                                    f'span.{names.ERROR_TYPE} = "${{__field.labels.error_type}}"'
+                                )
+                            ),
+                        )
+                    ],
                 )
-            ],
-            "reqps",
-            stack=True,
-        ),
-        12,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Streams / s by model",
-            "Ended streams by requested and served model.",
-            [
-                _prom_target(
-                    "A",
-                    f"sum by (gen_ai_request_model, gen_ai_response_model) (rate({streams}[{RI}]))",
-                    "{{gen_ai_request_model}} → {{gen_ai_response_model}}",
-                )
-            ],
-            "reqps",
-        ),
-        12,
-        8,
-    )
-
-    b.row("Latency")
-    b.add(
-        timeseries(
-            "Time to first token",
-            "otel_responses.time_to_first_token: request to the first *.delta event. "
-            "Exemplars (p99) link to traces.",
-            quantiles("otel_responses_time_to_first_token_seconds"),
-            "s",
-        ),
-        12,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Time to first chunk",
-            "gen_ai.client.operation.time_to_first_chunk: request to the first SSE event.",
-            quantiles("gen_ai_client_operation_time_to_first_chunk_seconds"),
-            "s",
-        ),
-        12,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Time per output chunk",
-            "gen_ai.client.operation.time_per_output_chunk: mean gap between *.delta events, "
-            "one point per stream.",
-            quantiles("gen_ai_client_operation_time_per_output_chunk_seconds"),
-            "s",
-        ),
-        12,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Stream duration",
-            "gen_ai.client.operation.duration: request to the end of the stream.",
-            quantiles("gen_ai_client_operation_duration_seconds"),
-            "s",
-        ),
-        12,
-        8,
-    )
-
-    b.row("Tokens")
-    b.add(
-        timeseries(
-            "Tokens / s (input, output)",
-            "gen_ai.client.token.usage summed per gen_ai.token.type. Cached input and reasoning "
-            "output tokens are part of input/output; they are broken out on the right.",
-            [
-                _prom_target(
-                    "A",
-                    "sum by (gen_ai_token_type) "
-                    f"(rate(gen_ai_client_token_usage_sum{{{SEL}}}[{RI}]))",
-                    "{{gen_ai_token_type}}",
-                )
-            ],
-            "short",
-            stack=True,
-        ),
-        8,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Cached and reasoning tokens / s",
-            "otel_responses.token.usage.details by otel_responses.token.kind: cache_read (input "
-            "tokens served from the prompt cache) and reasoning (output tokens spent "
-            "reasoning). Subsets of input/output, not extra tokens. Click a series for the "
-            "traces of streams that report them.",
-            [
-                _prom_target(
-                    "A",
-                    "sum by (otel_responses_token_kind) "
-                    f"(rate(otel_responses_token_usage_details_sum{{{SEL}}}[{RI}]))",
-                    "{{otel_responses_token_kind}}",
-                )
-            ],
-            "short",
-            links=[
-                {
-                    "title": "Traces of streams with cached or reasoning tokens",
-                    "url": _explore_traces_url(DETAIL_TOKENS_TRACEQL),
-                    "targetBlank": True,
-                }
-            ],
-        ),
-        8,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Prompt-cache hit share and reasoning share",
-            "Cached input tokens as a share of input tokens, and reasoning tokens as a share of "
-            "output tokens (otel_responses.token.usage.details over gen_ai.client.token.usage).",
-            [
-                _prom_target(
-                    "A",
-                    "sum(rate(otel_responses_token_usage_details_sum"
-                    f'{{{SEL}, otel_responses_token_kind="cache_read"}}[{RI}])) '
-                    "/ sum(rate(gen_ai_client_token_usage_sum"
-                    f'{{{SEL}, gen_ai_token_type="input"}}[{RI}]))',
-                    "cached / input",
-                ),
-                _prom_target(
-                    "B",
-                    "sum(rate(otel_responses_token_usage_details_sum"
-                    f'{{{SEL}, otel_responses_token_kind="reasoning"}}[{RI}])) '
-                    "/ sum(rate(gen_ai_client_token_usage_sum"
-                    f'{{{SEL}, gen_ai_token_type="output"}}[{RI}]))',
-                    "reasoning / output",
-                ),
-            ],
-            "percentunit",
-            max_value=1,
-        ),
-        8,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Tokens per stream (p50, p95)",
-            "Distribution of gen_ai.client.token.usage per stream.",
-            quantiles("gen_ai_client_token_usage", by="gen_ai_token_type", qs=(0.5, 0.95)),
-            "short",
-        ),
-        12,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Cached and reasoning tokens per stream (p50, p95)",
-            "Distribution of otel_responses.token.usage.details per stream that reports them. "
-            "Exemplars (p95) link to the stream's trace.",
-            quantiles(
-                "otel_responses_token_usage_details", by="otel_responses_token_kind", qs=(0.5, 0.95)
             ),
-            "short",
-        ),
-        12,
-        8,
+            half(
+                timeseries(
+                    "Truncated, abandoned and cancelled streams / s",
+                    "truncated: the bytes ended with no terminal event; abandoned: the "
+                    "application dropped the stream unfinished; cancelled: the application "
+                    "stopped reading or raised.",
+                    targets(
+                        (rate(STREAMS, f'{OUTCOME}=~"{EARLY_END}"', by=(OUTCOME,)), legend(OUTCOME))
+                    ),
+                    "reqps",
+                    stack=True,
+                )
+            ),
+            half(
+                timeseries(
+                    "Streams / s by model",
+                    "Ended streams by requested and served model.",
+                    targets(
+                        (
+                            rate(STREAMS, by=(MODEL, RESPONSE_MODEL)),
+                            "{{gen_ai_request_model}} → {{gen_ai_response_model}}",
+                        )
+                    ),
+                    "reqps",
+                )
+            ),
+        ],
     )
 
-    b.row("Events and instrumentation health")
-    b.add(
-        timeseries(
-            "SSE event mix / s",
-            "otel_responses.events by otel_responses.event.type.",
-            [
-                _prom_target(
-                    "A",
-                    f"sum by (otel_responses_event_type) "
-                    f"(rate(otel_responses_events_total{{{SEL}}}[{RI}]))",
-                    "{{otel_responses_event_type}}",
+
+def providers_section() -> Section:
+    by_provider = (PROVIDER,)
+    proxied = matcher(UPSTREAM, "!=", "")
+    return (
+        "Providers and dialects",
+        [
+            third(
+                timeseries(
+                    "Streams / s by provider and dialect",
+                    f"{names.PROVIDER_NAME} and {names.API_TYPE} (the OpenAI-style API: "
+                    "responses, chat_completions; empty for Anthropic Messages and Gemini).",
+                    targets((rate(STREAMS, by=(PROVIDER, DIALECT)), legend(PROVIDER, DIALECT))),
+                    "reqps",
+                    stack=True,
                 )
-            ],
-            "short",
-            stack=True,
-        ),
-        8,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Stream anomalies / s",
-            "otel_responses.anomalies by kind: undecodable, after_terminal, repeated_sequence, "
-            "oversized_line. They never change a stream's outcome.",
-            [
-                _prom_target(
-                    "A",
-                    f"sum by (otel_responses_anomaly_kind) "
-                    f"(rate(otel_responses_anomalies_total{{{SEL}}}[{RI}]))",
-                    "{{otel_responses_anomaly_kind}}",
+            ),
+            third(
+                timeseries(
+                    "Failure ratio by provider",
+                    f"Streams that ended {FAILED} as a share of each provider's streams.",
+                    targets(
+                        (
+                            f"{rate(STREAMS, matcher(OUTCOME, '=~', FAILED), by=by_provider)} "
+                            f"/ {rate(STREAMS, by=by_provider)}",
+                            legend(PROVIDER),
+                        )
+                    ),
+                    "percentunit",
                 )
-            ],
-            "short",
-            stack=True,
-        ),
-        8,
-        8,
-    )
-    b.add(
-        timeseries(
-            "otel-responses internal errors / s",
-            "otel_responses.internal_errors by site (start, on_response, feed, event, end, span, "
-            "metrics, log, ...) and error.type: faults inside the instrumentation - including a "
-            "structlog processor of the application that raises on its log events - swallowed "
-            "so the stream is untouched; that stream's telemetry at that site is lost. Empty is "
-            "healthy. The metric has no provider/model labels, so only $service filters it.",
-            [
-                _prom_target(
-                    "A",
-                    "sum by (otel_responses_internal_error_site, error_type) "
-                    f'(rate(otel_responses_internal_errors_total{{job=~"$service"}}[{RI}]))',
-                    "{{otel_responses_internal_error_site}} {{error_type}}",
+            ),
+            third(
+                timeseries(
+                    "p95 time to first token by provider",
+                    "Request to the first output delta (Responses *.delta, Chat Completions "
+                    "content, Anthropic content_block_delta, Gemini text parts).",
+                    targets(
+                        (
+                            f"histogram_quantile(0.95, "
+                            f"{rate(series(TTFT, 'bucket'), by=('le', PROVIDER))})",
+                            legend(PROVIDER),
+                        )
+                    ),
+                    "s",
                 )
-            ],
-            "short",
-            stack=True,
-        ),
-        8,
-        8,
+            ),
+            half(
+                timeseries(
+                    "Provider-side errors / s by provider and error.type",
+                    "Streams the provider failed: Anthropic overloaded_error (529) and "
+                    "api_error, OpenAI server_error, Gemini UNAVAILABLE and INTERNAL, bare HTTP "
+                    "5xx - and Gemini RESOURCE_EXHAUSTED (quota). LLMProviderErrorBurst fires on "
+                    "these (without RESOURCE_EXHAUSTED, which is a rate limit).",
+                    targets(
+                        (
+                            rate(
+                                STREAMS,
+                                f'{ERROR_TYPE}=~"{PROVIDER_ERRORS_AND_QUOTA}"',
+                                by=(PROVIDER, ERROR_TYPE),
+                            ),
+                            legend(PROVIDER, ERROR_TYPE),
+                        )
+                    ),
+                    "reqps",
+                    stack=True,
+                    links=[
+                        link(
+                            "Traces of ${__field.labels.error_type} errors",
+                            explore_traces_url(
+                                _traceql(
+                                    f'span.{names.ERROR_TYPE} = "${{__field.labels.error_type}}"'
+                                )
+                            ),
+                        )
+                    ],
+                )
+            ),
+            half(
+                timeseries(
+                    "Incomplete streams by provider (stopped by a limit or a filter)",
+                    "Share of streams that ended incomplete: a length limit (length, "
+                    "max_tokens, MAX_TOKENS, max_output_tokens), a content filter, a refusal or "
+                    "a safety block. The finish reason itself (gen_ai.response.finish_reasons) "
+                    "is a span attribute, not a metric label: click a series for the traces.",
+                    targets(
+                        (
+                            f"{rate(STREAMS, matcher(OUTCOME, '=', INCOMPLETE), by=by_provider)} "
+                            f"/ {rate(STREAMS, by=by_provider)}",
+                            legend(PROVIDER),
+                        )
+                    ),
+                    "percentunit",
+                    links=[
+                        link(
+                            "Traces of incomplete streams (finish reasons)",
+                            explore_traces_url(
+                                INCOMPLETE_TRACEQL + f" | select(span.{names.FINISH_REASONS})"
+                            ),
+                        )
+                    ],
+                )
+            ),
+            half(
+                timeseries(
+                    "Proxied streams / s by upstream",
+                    f"Streams through otel-responses proxy, by {names.PROXY_UPSTREAM} (the "
+                    "upstream's name) and outcome. Empty without the proxy.",
+                    targets(
+                        (
+                            rate(STREAMS, proxied, by=(UPSTREAM, OUTCOME)),
+                            legend(UPSTREAM, OUTCOME),
+                        )
+                    ),
+                    "reqps",
+                    stack=True,
+                )
+            ),
+            half(
+                timeseries(
+                    "Proxied p95 time to first token by upstream",
+                    "Request to the first output delta of proxied streams, per upstream.",
+                    targets(
+                        (
+                            "histogram_quantile(0.95, "
+                            + rate(series(TTFT, "bucket"), proxied, by=("le", UPSTREAM))
+                            + ")",
+                            legend(UPSTREAM),
+                        )
+                    ),
+                    "s",
+                )
+            ),
+        ],
     )
 
-    b.row("Rate limits")
-    b.add(
-        timeseries(
-            "Rate-limit hits / s by window and model",
-            "otel_responses.rate_limit.hits. Drill down in the rate-limit dashboard.",
-            [
-                _prom_target(
-                    "A",
-                    "sum by (otel_responses_rate_limit_window, gen_ai_request_model) "
-                    f"(rate(otel_responses_rate_limit_hits_total{{{SEL}}}[{RI}]))",
-                    "{{gen_ai_request_model}} {{otel_responses_rate_limit_window}}",
+
+def latency_section() -> Section:
+    return (
+        "Latency",
+        [
+            half(
+                timeseries(
+                    "Time to first token",
+                    f"{TTFT}: request to the first output delta. Exemplars (p99) link to traces.",
+                    quantiles(TTFT),
+                    "s",
                 )
-            ],
-            "short",
-            stack=True,
-            links=[
-                {
-                    "title": "Rate-limit drill-down",
-                    "url": f"/d/{RATE_LIMITS_UID}?${{__url_time_range}}&${{__all_variables}}",
-                }
-            ],
-        ),
-        12,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Retry-after",
-            "otel_responses.rate_limit.retry_after: seconds the provider asked to wait.",
-            quantiles("otel_responses_rate_limit_retry_after_seconds", qs=(0.5, 0.95)),
-            "s",
-        ),
-        12,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Headroom left (remaining / limit)",
-            "x-ratelimit-remaining-* over x-ratelimit-limit-* per model: the share of the "
-            "request and token budget left. The headroom alerts fire below the dashed 5% line "
-            "(after 5 minutes). Empty for providers that send no limit headers; see the "
-            "absolute panels.",
-            [
-                _prom_target(
-                    "A",
-                    "min by (gen_ai_request_model) "
-                    f"(otel_responses_rate_limit_remaining_requests{{{SEL}}} "
-                    f"/ otel_responses_rate_limit_limit_requests{{{SEL}}})",
-                    "{{gen_ai_request_model}} requests",
-                ),
-                _prom_target(
-                    "B",
-                    "min by (gen_ai_request_model) "
-                    f"(otel_responses_rate_limit_remaining_tokens{{{SEL}}} "
-                    f"/ otel_responses_rate_limit_limit_tokens{{{SEL}}})",
-                    "{{gen_ai_request_model}} tokens",
-                ),
-            ],
-            "percentunit",
-            max_value=1,
-            threshold_line=HEADROOM_RATIO,
-        ),
-        8,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Remaining requests (x-ratelimit-remaining-requests)",
-            "Last value seen per model; the gauge keeps its value until the next response.",
-            [
-                _prom_target(
-                    "A",
-                    "min by (gen_ai_request_model) "
-                    f"(otel_responses_rate_limit_remaining_requests{{{SEL}}})",
-                    "{{gen_ai_request_model}}",
+            ),
+            half(
+                timeseries(
+                    "Time to first chunk",
+                    f"{names.TIME_TO_FIRST_CHUNK_METRIC}: request to the first SSE event.",
+                    quantiles(names.TIME_TO_FIRST_CHUNK_METRIC),
+                    "s",
                 )
-            ],
-            "short",
-        ),
-        8,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Remaining tokens (x-ratelimit-remaining-tokens)",
-            "Last value seen per model; the gauge keeps its value until the next response.",
-            [
-                _prom_target(
-                    "A",
-                    "min by (gen_ai_request_model) "
-                    f"(otel_responses_rate_limit_remaining_tokens{{{SEL}}})",
-                    "{{gen_ai_request_model}}",
+            ),
+            half(
+                timeseries(
+                    "Time per output chunk",
+                    f"{names.TIME_PER_OUTPUT_CHUNK}: mean gap between output deltas, one "
+                    "point per stream.",
+                    quantiles(names.TIME_PER_OUTPUT_CHUNK),
+                    "s",
                 )
-            ],
-            "short",
-        ),
-        8,
-        8,
+            ),
+            half(
+                timeseries(
+                    "Stream duration",
+                    f"{names.OPERATION_DURATION}: request to the end of the stream.",
+                    quantiles(names.OPERATION_DURATION),
+                    "s",
+                )
+            ),
+        ],
     )
 
-    b.row("Failed streams: traces and logs")
-    b.add(
-        traces_table(
-            "Traces of failed, truncated and abandoned streams",
-            "From Tempo; click a trace id to open it.",
-            _failed_traceql(),
-            "span.otel_responses.stream.outcome, span.error.type, span.gen_ai.request.model",
-        ),
-        12,
-        10,
-    )
-    b.add(
-        logs(
-            "Stream failure and end logs",
-            "structlog events of otel-responses from Loki; the trace_id field links to Tempo.",
-            '{service_name=~"$service"} |~ "otel_responses.stream.(failure|end)"',
-        ),
-        12,
-        10,
+
+def tokens_section() -> Section:
+    usage_sum = series(names.TOKEN_USAGE, "sum")
+    details_sum = series(names.TOKEN_DETAILS, "sum")
+    return (
+        "Tokens",
+        [
+            third(
+                timeseries(
+                    "Tokens / s (input, output)",
+                    f"{names.TOKEN_USAGE} summed per {names.TOKEN_TYPE}. Cached input and "
+                    "reasoning output tokens are part of input/output; they are broken out on "
+                    "the right.",
+                    targets((rate(usage_sum, by=(TOKEN_TYPE,)), legend(TOKEN_TYPE))),
+                    "short",
+                    stack=True,
+                )
+            ),
+            third(
+                timeseries(
+                    "Cached and reasoning tokens / s",
+                    f"{names.TOKEN_DETAILS} by {names.TOKEN_KIND}: cache_read (input tokens "
+                    "served from the prompt cache), cache_creation (written to it, Anthropic) "
+                    "and reasoning (output tokens spent reasoning). Subsets of input/output, "
+                    "not extra tokens. Click a series for the traces of streams that report "
+                    "them.",
+                    targets((rate(details_sum, by=(TOKEN_KIND,)), legend(TOKEN_KIND))),
+                    "short",
+                    links=[
+                        link(
+                            "Traces of streams with cached or reasoning tokens",
+                            explore_traces_url(DETAIL_TOKENS_TRACEQL),
+                        )
+                    ],
+                )
+            ),
+            third(
+                timeseries(
+                    "Prompt-cache hit share and reasoning share",
+                    "Cached input tokens as a share of input tokens, and reasoning tokens as a "
+                    f"share of output tokens ({names.TOKEN_DETAILS} over {names.TOKEN_USAGE}).",
+                    targets(
+                        (
+                            f"{rate(details_sum, matcher(TOKEN_KIND, '=', 'cache_read'))} "
+                            f"/ {rate(usage_sum, matcher(TOKEN_TYPE, '=', 'input'))}",
+                            "cached / input",
+                        ),
+                        (
+                            f"{rate(details_sum, matcher(TOKEN_KIND, '=', 'reasoning'))} "
+                            f"/ {rate(usage_sum, matcher(TOKEN_TYPE, '=', 'output'))}",
+                            "reasoning / output",
+                        ),
+                    ),
+                    "percentunit",
+                    max_value=1,
+                )
+            ),
+            half(
+                timeseries(
+                    "Tokens per stream (p50, p95)",
+                    f"Distribution of {names.TOKEN_USAGE} per stream.",
+                    quantiles(names.TOKEN_USAGE, TOKEN_TYPE, (0.5, 0.95)),
+                    "short",
+                )
+            ),
+            half(
+                timeseries(
+                    "Cached and reasoning tokens per stream (p50, p95)",
+                    f"Distribution of {names.TOKEN_DETAILS} per stream that reports them. "
+                    "Exemplars (p95) link to the stream's trace.",
+                    quantiles(names.TOKEN_DETAILS, TOKEN_KIND, (0.5, 0.95)),
+                    "short",
+                )
+            ),
+        ],
     )
 
+
+def health_section() -> Section:
+    internal = series(names.INTERNAL_ERRORS)
+    return (
+        "Events and instrumentation health",
+        [
+            third(
+                timeseries(
+                    "SSE event mix / s",
+                    f"{names.EVENTS} by {names.EVENT_TYPE}.",
+                    targets((rate(series(names.EVENTS), by=(EVENT_TYPE,)), legend(EVENT_TYPE))),
+                    "short",
+                    stack=True,
+                )
+            ),
+            third(
+                timeseries(
+                    "Stream anomalies / s",
+                    f"{names.ANOMALIES} by kind: undecodable, after_terminal, "
+                    "repeated_sequence, oversized_line. They never change a stream's outcome.",
+                    targets(
+                        (rate(series(names.ANOMALIES), by=(ANOMALY_KIND,)), legend(ANOMALY_KIND))
+                    ),
+                    "short",
+                    stack=True,
+                )
+            ),
+            third(
+                timeseries(
+                    "otel-responses internal errors / s",
+                    f"{names.INTERNAL_ERRORS} by site (start, on_response, feed, event, end, "
+                    "span, metrics, log, ...) and error.type: faults inside the instrumentation "
+                    "- including a structlog processor of the application that raises on its "
+                    "log events - swallowed so the stream is untouched; that stream's telemetry "
+                    "at that site is lost. Empty is healthy. The metric has no provider/model "
+                    "labels, so only $service filters it.",
+                    targets(
+                        (
+                            f"sum by ({SITE}, {ERROR_TYPE}) "
+                            f'(rate({internal}{{{JOB}=~"$service"}}[{RI}]))',
+                            legend(SITE, ERROR_TYPE),
+                        )
+                    ),
+                    "short",
+                    stack=True,
+                )
+            ),
+        ],
+    )
+
+
+# Headroom gauge pairs per header family: (what, remaining metric, limit metric, header).
+HEADROOM = (
+    (
+        "requests",
+        names.REMAINING_REQUESTS,
+        names.LIMIT_REQUESTS,
+        "x-ratelimit-*-requests / anthropic-ratelimit-requests-*",
+    ),
+    (
+        "tokens",
+        names.REMAINING_TOKENS,
+        names.LIMIT_TOKENS,
+        "x-ratelimit-*-tokens / anthropic-ratelimit-tokens-*",
+    ),
+    (
+        "input tokens",
+        names.REMAINING_INPUT_TOKENS,
+        names.LIMIT_INPUT_TOKENS,
+        "anthropic-ratelimit-input-tokens-*",
+    ),
+    (
+        "output tokens",
+        names.REMAINING_OUTPUT_TOKENS,
+        names.LIMIT_OUTPUT_TOKENS,
+        "anthropic-ratelimit-output-tokens-*",
+    ),
+)
+
+
+def headroom_ratio(remaining: str, limit: str, by: Sequence[str]) -> str:
+    """remaining / limit of one header family; the two gauges of a response share labels."""
+    return f"min by ({', '.join(by)}) ({series(remaining)}{sel()} / {series(limit)}{sel()})"
+
+
+def overview_rate_limits_section() -> Section:
+    return (
+        "Rate limits and quotas",
+        [
+            half(
+                timeseries(
+                    "Rate-limit hits / s by provider, window and model",
+                    f"{names.RATE_LIMIT_HITS}. Drill down in the rate-limit dashboard.",
+                    targets(
+                        (rate(HITS, by=(PROVIDER, WINDOW, MODEL)), legend(PROVIDER, MODEL, WINDOW))
+                    ),
+                    "short",
+                    stack=True,
+                    links=[
+                        link(
+                            "Rate-limit drill-down",
+                            f"/d/{RATE_LIMITS_UID}?${{__url_time_range}}&${{__all_variables}}",
+                            blank=False,
+                        )
+                    ],
+                )
+            ),
+            half(
+                timeseries(
+                    "Retry-after",
+                    f"{names.RATE_LIMIT_RETRY_AFTER}: seconds the provider asked to wait.",
+                    quantiles(names.RATE_LIMIT_RETRY_AFTER, "", (0.5, 0.95)),
+                    "s",
+                )
+            ),
+            half(
+                timeseries(
+                    "Headroom left (remaining / limit)",
+                    "Remaining over limit per model and header family: OpenAI-style "
+                    "x-ratelimit-* requests and tokens, Anthropic requests, tokens, input and "
+                    "output tokens. The headroom alerts fire below the dashed 5% line (after 5 "
+                    "minutes). Empty for providers that send no limit headers (Gemini sends "
+                    "none; its quota hits are on the rate-limit dashboard).",
+                    targets(
+                        *(
+                            (headroom_ratio(rem, lim, (MODEL,)), f"{{{{{MODEL}}}}} {what}")
+                            for what, rem, lim, _ in HEADROOM
+                        )
+                    ),
+                    "percentunit",
+                    max_value=1,
+                    threshold_line=HEADROOM_RATIO,
+                )
+            ),
+            half(
+                timeseries(
+                    "Remaining requests and tokens",
+                    "Last value seen per model and header family; a gauge keeps its value until "
+                    "the next response.",
+                    targets(
+                        *(
+                            (f"min by ({MODEL}) ({series(rem)}{sel()})", f"{{{{{MODEL}}}}} {what}")
+                            for what, rem, _, _ in HEADROOM
+                        )
+                    ),
+                    "short",
+                )
+            ),
+        ],
+    )
+
+
+def overview_traces_section() -> Section:
+    return (
+        "Failed streams: traces and logs",
+        [
+            half_tall(
+                traces_table(
+                    "Traces of failed, truncated and abandoned streams",
+                    "From Tempo; click a trace id to open it.",
+                    FAILED_TRACEQL,
+                    f"span.{names.PROVIDER_NAME}, span.{names.OUTCOME}, "
+                    f"span.{names.ERROR_TYPE}, span.{names.REQUEST_MODEL}",
+                )
+            ),
+            half_tall(
+                logs(
+                    "Stream failure and end logs",
+                    "structlog events of otel-responses from Loki: the line is the event name, "
+                    "the fields (error_type, gen_ai_provider_name, outcome, ...) are structured "
+                    "metadata; the trace_id field links to Tempo. Filtered by $service and "
+                    "$provider.",
+                    f'{{service_name=~"$service"}} '
+                    f"|~ `{re.escape(names.LOG_FAILURE)}|{re.escape(names.LOG_END)}` "
+                    f'| {PROVIDER}=~"$provider"',
+                )
+            ),
+        ],
+    )
+
+
+def overview() -> dict[str, Any]:
     links = [
-        {
-            "title": "Rate-limit drill-down",
-            "type": "link",
-            "icon": "dashboard",
-            "url": f"/d/{RATE_LIMITS_UID}",
-            "keepTime": True,
-            "includeVars": True,
-            "targetBlank": False,
-            "asDropdown": False,
-            "tags": [],
-            "tooltip": "",
-        },
-        {
-            "title": "Failed-stream traces",
-            "type": "link",
-            "icon": "external link",
-            "url": _explore_traces_url(_failed_traceql()),
-            "keepTime": False,
-            "includeVars": False,
-            "targetBlank": True,
-            "asDropdown": False,
-            "tags": [],
-            "tooltip": "TraceQL search for failed, truncated and abandoned streams in Tempo",
-        },
+        dashboard_link("Rate-limit drill-down", RATE_LIMITS_UID),
+        traces_link(
+            "Failed-stream traces",
+            FAILED_TRACEQL,
+            "TraceQL search for failed, truncated and abandoned streams in Tempo",
+        ),
     ]
-    return _dashboard(
+    return dashboard(
         OVERVIEW_UID,
         "otel-responses: LLM streams overview",
-        "Streamed OpenAI Responses API calls instrumented by otel-responses.",
-        b,
+        "Streamed LLM calls (OpenAI Responses and Chat Completions, Anthropic Messages, Gemini) "
+        "instrumented by otel-responses.",
+        [
+            summary_section(),
+            streams_section(),
+            providers_section(),
+            latency_section(),
+            tokens_section(),
+            health_section(),
+            overview_rate_limits_section(),
+            overview_traces_section(),
+        ],
         links,
-        _templating(),
+        variables(),
     )
 
 
-def rate_limits() -> dict:
-    b = _Board()
-    wsel = f'{SEL}, otel_responses_rate_limit_window=~"$window"'
-    hits = f"otel_responses_rate_limit_hits_total{{{wsel}}}"
+# ------------------------------------------------------------------ rate-limit dashboard
+WSEL = f'{WINDOW}=~"$window"'
 
-    b.row("Hits")
-    b.add(
-        timeseries(
-            "Hits / s by window",
-            "otel_responses.rate_limit.hits by otel_responses.rate_limit.window (TPM, RPM, TPD, "
-            "RPD, IPM).",
-            [
-                _prom_target(
-                    "A",
-                    f"sum by (otel_responses_rate_limit_window) (rate({hits}[{RI}]))",
-                    "{{otel_responses_rate_limit_window}}",
-                )
-            ],
-            "short",
-            stack=True,
-        ),
-        12,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Hits / s by model and error.type",
-            "rate_limit_exceeded (from the stream) versus HTTP 429 codes, per model.",
-            [
-                _prom_target(
-                    "A",
-                    f"sum by (gen_ai_request_model, error_type) (rate({hits}[{RI}]))",
-                    "{{gen_ai_request_model}} {{error_type}}",
-                )
-            ],
-            "short",
-            stack=True,
-        ),
-        12,
-        8,
-    )
-    b.add(
-        timeseries(
-            "Share of streams rate-limited",
-            "Rate-limit hits as a share of all ended streams.",
-            [
-                _prom_target(
-                    "A",
-                    f"sum(rate({hits}[{RI}])) "
-                    f"/ sum(rate(otel_responses_streams_total{{{SEL}}}[{RI}]))",
-                    "rate-limited",
-                )
-            ],
-            "percentunit",
-        ),
-        12,
-        8,
-    )
-    b.add(
-        {
-            "type": "table",
-            "title": "Hits in the time range",
-            "description": "Rate-limit hits per model and window over the selected time range.",
-            "datasource": PROM,
-            "targets": [
-                _prom_target(
-                    "A",
-                    "sum by (gen_ai_request_model, otel_responses_rate_limit_window) "
-                    f"(increase({hits}[$__range]))",
-                    "",
-                    range=False,
-                    instant=True,
-                    format="table",
-                )
-            ],
-            "fieldConfig": {"defaults": {"unit": "short", "decimals": 0}, "overrides": []},
-            "options": {"showHeader": True},
-            "transformations": [
-                {
-                    "id": "organize",
-                    "options": {
-                        "excludeByName": {"Time": True},
-                        "renameByName": {
-                            "gen_ai_request_model": "model",
-                            "otel_responses_rate_limit_window": "window",
-                            "Value": "hits",
-                        },
-                    },
-                }
-            ],
-        },
-        12,
-        8,
-    )
 
-    b.row("Retry-after")
-    b.add(
-        timeseries(
-            "Retry-after by window (p50, p95)",
-            "otel_responses.rate_limit.retry_after: retry-after-ms, retry-after, or the message's "
-            "'try again in'.",
-            quantiles(
-                "otel_responses_rate_limit_retry_after_seconds",
-                by="otel_responses_rate_limit_window",
-                qs=(0.5, 0.95),
-            ),
-            "s",
-        ),
-        12,
-        8,
-    )
-    b.add(
-        {
-            "type": "heatmap",
-            "title": "Retry-after distribution",
-            "description": "Hits per retry-after bucket.",
-            "datasource": PROM,
-            "targets": [
-                _prom_target(
-                    "A",
-                    "sum by (le) (increase(otel_responses_rate_limit_retry_after_seconds_bucket"
-                    f"{{{wsel}}}[{RI}]))",
-                    "{{le}}",
-                    format="heatmap",
-                )
-            ],
-            "fieldConfig": {"defaults": {}, "overrides": []},
-            "options": {
-                "calculate": False,
-                "yAxis": {"unit": "s"},
-                "cellGap": 1,
-                "color": {"mode": "scheme", "scheme": "Oranges"},
-            },
-        },
-        12,
-        8,
-    )
-
-    b.row("Headroom")
-    for kind, header in (("requests", "requests"), ("tokens", "tokens")):
-        b.add(
-            timeseries(
-                f"Share of the {kind} limit left, by model and instance",
-                f"x-ratelimit-remaining-{header} / x-ratelimit-limit-{header}, last values seen "
-                "by each instance. LLMRateLimit*HeadroomLow fire below the dashed 5% line for 5 "
-                "minutes; without limit headers they fall back to the absolute panels below.",
-                [
-                    _prom_target(
-                        "A",
-                        "min by (gen_ai_request_model, instance) "
-                        f"(otel_responses_rate_limit_remaining_{kind}{{{SEL}}} "
-                        f"/ otel_responses_rate_limit_limit_{kind}{{{SEL}}})",
-                        "{{gen_ai_request_model}} {{instance}}",
-                    )
-                ],
-                "percentunit",
-                max_value=1,
-                threshold_line=HEADROOM_RATIO,
-            ),
-            12,
-            8,
+def hits_section() -> Section:
+    hits_table = (
+        table_b.Panel()
+        .title("Hits in the time range")
+        .description("Rate-limit hits per provider, model and window over the selected range.")
+        .datasource(PROM)
+        .with_target(
+            prom_b.Dataquery()
+            .ref_id("A")
+            .datasource(PROM)
+            .expr(f"sum by ({PROVIDER}, {MODEL}, {WINDOW}) (increase({HITS}{sel(WSEL)}[$__range]))")
+            .legend_format("")
+            .instant()
+            .format(prom_m.PromQueryFormat.TABLE)
+            .exemplar(False)
         )
-    b.add(
-        timeseries(
-            "Remaining requests by model and instance",
-            "x-ratelimit-remaining-requests, last value seen by each instance.",
-            [
-                _prom_target(
-                    "A",
-                    "min by (gen_ai_request_model, instance) "
-                    f"(otel_responses_rate_limit_remaining_requests{{{SEL}}})",
-                    "{{gen_ai_request_model}} {{instance}}",
-                )
-            ],
-            "short",
-        ),
-        12,
-        8,
+        .unit("short")
+        .decimals(0)
+        .show_header(True)
+        .with_transformation(
+            dm.DataTransformerConfig(
+                id_val="organize",
+                options={
+                    "excludeByName": {"Time": True},
+                    "renameByName": {
+                        PROVIDER: "provider",
+                        MODEL: "model",
+                        WINDOW: "window",
+                        "Value": "hits",
+                    },
+                },
+            )
+        )
     )
-    b.add(
-        timeseries(
-            "Remaining tokens by model and instance",
-            "x-ratelimit-remaining-tokens, last value seen by each instance.",
-            [
-                _prom_target(
-                    "A",
-                    "min by (gen_ai_request_model, instance) "
-                    f"(otel_responses_rate_limit_remaining_tokens{{{SEL}}})",
-                    "{{gen_ai_request_model}} {{instance}}",
+    return (
+        "Hits",
+        [
+            half(
+                timeseries(
+                    "Hits / s by window",
+                    f"{names.RATE_LIMIT_HITS} by {names.RL_WINDOW} (TPM, RPM, TPD, RPD, IPM; "
+                    "from an OpenAI message or a Gemini quota id).",
+                    targets((rate(HITS, WSEL, by=(WINDOW,)), legend(WINDOW))),
+                    "short",
+                    stack=True,
                 )
-            ],
-            "short",
-        ),
-        12,
-        8,
+            ),
+            half(
+                timeseries(
+                    "Hits / s by provider, model and error.type",
+                    "rate_limit_exceeded (OpenAI), rate_limit_error (Anthropic), "
+                    "RESOURCE_EXHAUSTED (Gemini) or HTTP 429, per model.",
+                    targets(
+                        (
+                            rate(HITS, WSEL, by=(PROVIDER, MODEL, ERROR_TYPE)),
+                            legend(PROVIDER, MODEL, ERROR_TYPE),
+                        )
+                    ),
+                    "short",
+                    stack=True,
+                )
+            ),
+            half(
+                timeseries(
+                    "Gemini quota hits / s by quota id",
+                    f"{names.RATE_LIMIT_HITS} by {names.RL_QUOTA_ID}: the QuotaFailure "
+                    "violation's quotaId (e.g. "
+                    "GenerateRequestsPerMinutePerProjectPerModel-FreeTier).",
+                    targets(
+                        (
+                            rate(HITS, WSEL, f'{QUOTA_ID}!=""', by=(PROVIDER, QUOTA_ID)),
+                            legend(PROVIDER, QUOTA_ID),
+                        )
+                    ),
+                    "short",
+                    stack=True,
+                )
+            ),
+            half(
+                timeseries(
+                    "Share of streams rate-limited, by provider",
+                    "Rate-limit hits as a share of each provider's ended streams.",
+                    targets(
+                        (
+                            f"{rate(HITS, WSEL, by=(PROVIDER,))} / {rate(STREAMS, by=(PROVIDER,))}",
+                            legend(PROVIDER),
+                        )
+                    ),
+                    "percentunit",
+                )
+            ),
+            full(hits_table),
+        ],
     )
 
-    b.row("Rate-limited streams: traces and logs")
-    rl_traceql = (
-        '{ resource.service.name =~ "$service" && span.gen_ai.request.model =~ "$model" && '
-        '(span.error.type = "rate_limit_exceeded" || span.http.response.status_code = 429) }'
+
+def retry_after_section() -> Section:
+    retry_bucket = series(names.RATE_LIMIT_RETRY_AFTER, "bucket")
+    heat = (
+        heatmap_b.Panel()
+        .title("Retry-after distribution")
+        .description("Hits per retry-after bucket.")
+        .datasource(PROM)
+        .with_target(
+            prom_b.Dataquery()
+            .ref_id("A")
+            .datasource(PROM)
+            .expr(f"sum by (le) (increase({retry_bucket}{sel(WSEL)}[{RI}]))")
+            .legend_format("{{le}}")
+            .range()
+            .format(prom_m.PromQueryFormat.HEATMAP)
+            .exemplar(False)
+        )
+        .calculate(False)
+        .y_axis(heatmap_b.YAxisConfig().unit("s"))
+        .cell_gap(1)
+        .color(
+            heatmap_b.HeatmapColorOptions()
+            .mode(heatmap_m.HeatmapColorMode.SCHEME)
+            .scheme("Oranges")
+        )
     )
-    b.add(
-        traces_table(
-            "Traces of rate-limited streams",
-            "Window, limit, requested tokens and retry-after are span attributes.",
-            rl_traceql,
-            "span.otel_responses.rate_limit.window, span.otel_responses.rate_limit.limit, "
-            "span.otel_responses.rate_limit.requested, span.otel_responses.rate_limit.retry_after",
-        ),
-        12,
-        10,
-    )
-    b.add(
-        logs(
-            "Rate-limit failure logs",
-            "otel_responses.stream.failure log events naming a rate-limit window.",
-            '{service_name=~"$service"} |= "otel_responses.stream.failure" |~ "rate_limit|429"',
-        ),
-        12,
-        10,
+    return (
+        "Retry-after",
+        [
+            half(
+                timeseries(
+                    "Retry-after by window (p50, p95)",
+                    f"{names.RATE_LIMIT_RETRY_AFTER}: retry-after-ms, retry-after, the "
+                    "message's 'try again in', or Gemini's RetryInfo.retryDelay.",
+                    quantiles(names.RATE_LIMIT_RETRY_AFTER, WINDOW, (0.5, 0.95), WSEL),
+                    "s",
+                )
+            ),
+            half(heat),
+        ],
     )
 
-    window = _variable(
-        "window",
-        "window",
-        'label_values(otel_responses_rate_limit_hits_total{job=~"$service"}, '
-        "otel_responses_rate_limit_window)",
+
+def headroom_section() -> Section:
+    panels: list[Cell] = []
+    for what, remaining, limit, header in HEADROOM:
+        panels.append(
+            half(
+                timeseries(
+                    f"Share of the {what} limit left, by model and instance",
+                    f"{header}: remaining / limit, last values seen by each instance. "
+                    "LLMRateLimit*HeadroomLow fire below the dashed 5% line for 5 minutes; "
+                    "without limit headers they fall back to the remaining counts below.",
+                    targets(
+                        (
+                            headroom_ratio(remaining, limit, (MODEL, "instance")),
+                            legend(MODEL, "instance"),
+                        )
+                    ),
+                    "percentunit",
+                    max_value=1,
+                    threshold_line=HEADROOM_RATIO,
+                )
+            )
+        )
+    for what, remaining, _, header in HEADROOM:
+        panels.append(
+            half(
+                timeseries(
+                    f"Remaining {what} by model and instance",
+                    f"{header} remaining, last value seen by each instance.",
+                    targets(
+                        (
+                            f"min by ({MODEL}, instance) ({series(remaining)}{sel()})",
+                            legend(MODEL, "instance"),
+                        )
+                    ),
+                    "short",
+                )
+            )
+        )
+    return "Headroom", panels
+
+
+def rate_limited_section() -> Section:
+    return (
+        "Rate-limited streams: traces and logs",
+        [
+            half_tall(
+                traces_table(
+                    "Traces of rate-limited streams",
+                    "Window, quota id, limit, requested tokens and retry-after are span "
+                    "attributes.",
+                    RATE_LIMITED_TRACEQL,
+                    ", ".join(
+                        f"span.{n}"
+                        for n in (
+                            names.PROVIDER_NAME,
+                            names.RL_WINDOW,
+                            names.RL_QUOTA_ID,
+                            names.RL_LIMIT,
+                            names.RL_REQUESTED,
+                            names.RL_RETRY_AFTER,
+                        )
+                    ),
+                )
+            ),
+            half_tall(
+                logs(
+                    "Rate-limit failure logs",
+                    f"{names.LOG_FAILURE} log events of rate-limited streams. The line is only "
+                    "the event name; error_type, the provider, window and quota id are "
+                    "structured metadata, which the filters use.",
+                    f'{{service_name=~"$service"}} |= "{names.LOG_FAILURE}" '
+                    f'| {ERROR_TYPE}=~"{RATE_LIMIT_ERRORS}" '
+                    f'| {PROVIDER}=~"$provider" | {WINDOW}=~"$window"',
+                )
+            ),
+        ],
     )
+
+
+def rate_limits() -> dict[str, Any]:
+    window = variable("window", f'label_values({HITS}{{{JOB}=~"$service"}}, {WINDOW})', ".*")
     links = [
-        {
-            "title": "Overview",
-            "type": "link",
-            "icon": "dashboard",
-            "url": f"/d/{OVERVIEW_UID}",
-            "keepTime": True,
-            "includeVars": True,
-            "targetBlank": False,
-            "asDropdown": False,
-            "tags": [],
-            "tooltip": "",
-        },
-        {
-            "title": "Rate-limited traces",
-            "type": "link",
-            "icon": "external link",
-            "url": _explore_traces_url(rl_traceql),
-            "keepTime": False,
-            "includeVars": False,
-            "targetBlank": True,
-            "asDropdown": False,
-            "tags": [],
-            "tooltip": "",
-        },
+        dashboard_link("Overview", OVERVIEW_UID),
+        traces_link("Rate-limited traces", RATE_LIMITED_TRACEQL),
     ]
-    return _dashboard(
+    return dashboard(
         RATE_LIMITS_UID,
         "otel-responses: rate limits",
-        "Rate-limit hits, retry-after and remaining headroom of streamed LLM calls.",
-        b,
+        "Rate-limit and quota hits, retry-after and remaining headroom of streamed LLM calls, "
+        "for every header family (OpenAI x-ratelimit-*, Anthropic anthropic-ratelimit-*, "
+        "Gemini quota ids).",
+        [hits_section(), retry_after_section(), headroom_section(), rate_limited_section()],
         links,
-        _templating([window]),
+        variables(window),
     )
 
 
-DASHBOARDS = {
+DASHBOARDS: dict[str, Callable[[], dict[str, Any]]] = {
     "otel-responses-overview.json": overview,
     "otel-responses-rate-limits.json": rate_limits,
 }
