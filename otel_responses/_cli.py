@@ -2,12 +2,16 @@
 
 With no ``OTEL_EXPORTER_OTLP_*ENDPOINT`` set, ``replay`` keeps the telemetry in memory and prints
 what it says (the embedded default: no services needed). With one set, it exports spans, metrics
-and logs over OTLP, honouring the standard ``OTEL_*`` variables, and prints one line a stream.
+and logs over OTLP, set up by ``otel_responses.configure()`` from the standard ``OTEL_*``
+variables, and prints one line a stream. If the export fails (nothing listening, no answer, an
+error status), it says so in one line on stderr, naming where it was going, and exits with
+status 1 after at most ``OTEL_RESPONSES_EXIT_TIMEOUT`` seconds (default 2) of flushing.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable, MutableMapping, Sequence
@@ -15,26 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    InMemoryMetricReader,
-    MetricExporter,
-    PeriodicExportingMetricReader,
-)
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ._logging import OTelLogProcessor
+from ._configure import Configured, configure
 from ._registry import render_markdown
 from ._replay import replay
 from ._summary import format_metrics, format_span
 
 _TRANSCRIPT_SUFFIXES = (".sse", ".http.json")
-_FLUSH_TIMEOUT_MS = 10_000
+_SERVICE_NAME = "otel-responses-replay"
 
 
 def _expand(paths: Sequence[str]) -> list[Path]:
@@ -55,40 +53,18 @@ def _otlp_configured() -> bool:
     )
 
 
-def _protocol(signal: str) -> str:
-    return (
-        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
-        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    ).strip()
-
-
-def _otlp_exporters() -> tuple[SpanExporter, MetricExporter, LogRecordExporter]:
-    """OTLP span, metric and log exporters, each over the protocol its variables ask for;
-    endpoints, headers, timeouts and compression come from the standard ``OTEL_*`` variables."""
-    from opentelemetry.exporter.otlp.proto.grpc import _log_exporter as grpc_logs
-    from opentelemetry.exporter.otlp.proto.grpc import metric_exporter as grpc_metrics
-    from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_traces
-    from opentelemetry.exporter.otlp.proto.http import _log_exporter as http_logs
-    from opentelemetry.exporter.otlp.proto.http import metric_exporter as http_metrics
-    from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_traces
-
-    grpc = {signal: _protocol(signal) == "grpc" for signal in ("TRACES", "METRICS", "LOGS")}
-    return (
-        grpc_traces.OTLPSpanExporter() if grpc["TRACES"] else http_traces.OTLPSpanExporter(),
-        grpc_metrics.OTLPMetricExporter() if grpc["METRICS"] else http_metrics.OTLPMetricExporter(),
-        grpc_logs.OTLPLogExporter() if grpc["LOGS"] else http_logs.OTLPLogExporter(),
+def _export_setup() -> Configured:
+    """The OTLP set-up: ``configure()``, the one set-up path of apps, the demo and the proxy.
+    Not global and not instrumenting (a command, not an app); every log event is exported."""
+    named = os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get(
+        "OTEL_RESOURCE_ATTRIBUTES", ""
     )
-
-
-def _resource() -> Resource:
-    default = (
-        {SERVICE_NAME: "otel-responses-replay"} if not os.environ.get("OTEL_SERVICE_NAME") else {}
+    return configure(
+        service_name=None if named else _SERVICE_NAME,
+        instrument=False,
+        set_global=False,
+        log_level=logging.DEBUG,
     )
-    return Resource.create(default)
-
-
-Processor = Callable[[Any, str, MutableMapping[str, Any]], Any]
 
 
 def _replay_command(args: argparse.Namespace) -> int:
@@ -97,35 +73,27 @@ def _replay_command(args: argparse.Namespace) -> int:
         print("otel-responses: error: no transcripts given", file=sys.stderr)
         return 2
     export = _otlp_configured()
-    resource = _resource()
     span_exporter = InMemorySpanExporter()
-    metric_reader: Any
-    log_processors: list[Processor] = [structlog.processors.add_log_level]
-    logger_provider: LoggerProvider | None = None
+    metric_reader = InMemoryMetricReader()
     captured: list[MutableMapping[str, Any]] = []
-    tracer_provider = TracerProvider(resource=resource)
+    handle: Configured | None = None
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
     if export:
-        otlp_spans, otlp_metrics, otlp_logs = _otlp_exporters()
-        tracer_provider.add_span_processor(BatchSpanProcessor(otlp_spans))
-        metric_reader = PeriodicExportingMetricReader(otlp_metrics)
-        logger_provider = LoggerProvider(resource=resource)
-        logger_provider.add_log_record_processor(BatchLogRecordProcessor(otlp_logs))
-        log_processors.append(OTelLogProcessor(logger_provider))
-        log_processors.append(structlog.processors.KeyValueRenderer(key_order=["event"]))
-        structlog.configure(
-            processors=log_processors, logger_factory=structlog.PrintLoggerFactory(sys.stderr)
-        )
+        handle = _export_setup()
+        tracer_provider, meter_provider = handle.tracer_provider, handle.meter_provider
     else:
+        named = os.environ.get("OTEL_SERVICE_NAME")
+        resource = Resource.create({} if named else {SERVICE_NAME: _SERVICE_NAME})
+        tracer_provider = TracerProvider(resource=resource)
         tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
-        metric_reader = InMemoryMetricReader()
+        meter_provider = MeterProvider(metric_readers=[metric_reader], resource=resource)
 
         def collect(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
             captured.append(dict(event_dict))
             raise structlog.DropEvent
 
-        log_processors.append(collect)
-        structlog.configure(processors=log_processors)
-    meter_provider = MeterProvider(metric_readers=[metric_reader], resource=resource)
+        structlog.configure(processors=[structlog.processors.add_log_level, collect])
     status = 0
     try:
         for path in paths:
@@ -159,10 +127,12 @@ def _replay_command(args: argparse.Namespace) -> int:
         if not export:
             print(format_metrics(metric_reader.get_metrics_data()))
     finally:
-        tracer_provider.shutdown()
-        meter_provider.shutdown(timeout_millis=_FLUSH_TIMEOUT_MS)
-        if logger_provider is not None:
-            logger_provider.shutdown()
+        if handle is None:
+            tracer_provider.shutdown()
+            meter_provider.shutdown()
+        elif not handle.shutdown(report=False):
+            print(f"otel-responses: error: export failed: {handle.dropped}", file=sys.stderr)
+            status = status or 1
         structlog.reset_defaults()
     return status
 

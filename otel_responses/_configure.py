@@ -391,8 +391,9 @@ class Configured:
         self._lock = threading.Lock()
         self._result: bool | None = None
         self._warned_differs = False
-        self.dropped_message: str | None = None
-        """The line printed at shutdown if telemetry was dropped (``None`` otherwise)."""
+        self.dropped: str | None = None
+        """After :meth:`shutdown`: what was dropped and where it was going, ``None`` if all was
+        exported (stderr shows ``otel-responses: telemetry dropped: `` and this)."""
 
     def structlog_processors(self) -> list[Callable[[Any, str, MutableMapping[str, Any]], Any]]:
         """The two processors to put before the renderer of an app's own structlog chain:
@@ -424,11 +425,11 @@ class Configured:
                 failed = dict(self._drops.failures)
             self._result = not failed and not unfinished
             if not self._result:
-                self.dropped_message = _dropped_line(
+                self.dropped = _dropped(
                     failed, unfinished, self._drops.endpoints, self.exporters, bound
                 )
                 if report:
-                    _write_stderr(self.dropped_message)
+                    _write_stderr(f"otel-responses: telemetry dropped: {self.dropped}")
             return self._result
 
     def _atexit(self) -> None:
@@ -459,7 +460,7 @@ def _run_bounded(steps: Mapping[str, Callable[[], Any]], bound: float) -> list[s
     return [name for name, thread in threads.items() if thread.is_alive()]
 
 
-def _dropped_line(
+def _dropped(
     failed: Mapping[str, int],
     unfinished: Sequence[str],
     endpoints: Mapping[str, str],
@@ -476,10 +477,7 @@ def _dropped_line(
         why.append(f"{count} export{'s' if count != 1 else ''} failed")
     if unfinished:
         why.append(f"not flushed within {bound:g} s")
-    return (
-        f"otel-responses: telemetry dropped: {', '.join(signals)} not exported to "
-        f"{', '.join(places)} ({'; '.join(why)})"
-    )
+    return f"{', '.join(signals)} not exported to {', '.join(places)} ({'; '.join(why)})"
 
 
 def _places(urls: Sequence[str], signals: Sequence[str]) -> list[str]:
