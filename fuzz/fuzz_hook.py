@@ -34,8 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.sse_ref
 from tests.sse_reference import reference_events
 
 with atheris.instrument_imports():
-    from otel_responses import ContentCapture, ResponseStreamHook, SSEDecoder, _faults
-    from otel_responses._ratelimit import facts_from_headers, facts_from_message, parse_duration
+    from otel_responses import (
+        ContentCapture,
+        ResponseStreamHook,
+        SSEDecoder,
+        _faults,
+        parse_duration,
+    )
+    from otel_responses.dialects._openai import facts_from_headers, facts_from_message
 
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 

@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from ._configure import Configured, configure
-from ._registry import render_markdown
+from ._registry_markdown import render_markdown
 from ._replay import replay
 from ._summary import format_metrics, format_span
 

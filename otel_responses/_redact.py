@@ -12,12 +12,13 @@ import re
 
 _SECRETS = (
     (re.compile(r"\bsk-[A-Za-z0-9_*\-]+"), "sk-***"),
+    (re.compile(r"\bAIza[A-Za-z0-9_\-]{12,}"), "AIza***"),  # Google API keys
     (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE), r"\1 ***"),
     (re.compile(r"\b(api[_-]?key|authorization)(\s*[:=]\s*)\S+", re.IGNORECASE), r"\1\2***"),
     (re.compile(r"\borg-[A-Za-z0-9]+"), "org-***"),
     (re.compile(r"\bproj_[A-Za-z0-9]+"), "proj_***"),
 )
-_KEYS_AND_TOKENS = _SECRETS[:3]
+_KEYS_AND_TOKENS = _SECRETS[:4]
 MAX_MESSAGE_CHARS = 1024
 
 

@@ -9,6 +9,7 @@ under the ``otel_responses.`` prefix.
 
 from __future__ import annotations
 
+import enum
 from typing import NamedTuple
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
@@ -19,48 +20,99 @@ from opentelemetry.semconv.attributes import http_attributes as _http
 from opentelemetry.semconv.attributes import server_attributes as _server
 
 
+class EntryKind(enum.Enum):
+    """What a documented name is."""
+
+    ATTRIBUTE = "attribute"
+    """On spans, span events and metric points."""
+    SPAN_EVENT = "span event"
+    METRIC = "metric"
+    LOG_EVENT = "log event"
+
+
+class Instrument(enum.Enum):
+    """The OpenTelemetry instrument a metric is recorded with."""
+
+    HISTOGRAM = "histogram"
+    COUNTER = "counter"
+    OBSERVABLE_COUNTER = "observable counter"
+    GAUGE = "gauge"
+
+
 class Entry(NamedTuple):
     """One documented name."""
 
-    kind: str  # "attribute" (spans, span events, metrics), "span event", "metric", "log event"
+    kind: EntryKind
     name: str
-    type: str  # value type, or instrument type for metrics
+    type: str
+    """Value type; for a metric its instrument's name; for a log event its level."""
     unit: str
     brief: str
     semconv: bool
     attributes: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+    """A histogram's advised explicit bucket boundaries."""
 
 
 REGISTRY: list[Entry] = []
+METRICS: dict[str, Entry] = {}
+"""Metric entries by name: the instruments are built from these (one copy of unit and brief)."""
+
+# Bucket boundaries the GenAI semantic conventions advise.
+DURATION_BUCKETS = tuple(round(0.01 * 2**i, 2) for i in range(14))  # 0.01 doubling to 81.92
+TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
+CHUNK_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5)
+"""Time per output chunk is sub-second: finer low buckets than the duration ones."""
 
 
 def _attr(name: str, type_: str, brief: str, *, semconv: bool = False) -> str:
-    REGISTRY.append(Entry("attribute", name, type_, "", brief, semconv))
+    REGISTRY.append(Entry(EntryKind.ATTRIBUTE, name, type_, "", brief, semconv))
     return name
 
 
 def _event(name: str, brief: str, attributes: tuple[str, ...] = ()) -> str:
-    REGISTRY.append(Entry("span event", name, "", "", brief, False, attributes))
+    REGISTRY.append(Entry(EntryKind.SPAN_EVENT, name, "", "", brief, False, attributes))
     return name
 
 
 def _metric(
-    name: str, instrument: str, unit: str, brief: str, attributes: tuple[str, ...], *, semconv: bool
+    name: str,
+    instrument: Instrument,
+    unit: str,
+    brief: str,
+    attributes: tuple[str, ...],
+    *,
+    semconv: bool,
+    buckets: tuple[float, ...] = (),
 ) -> str:
-    REGISTRY.append(Entry("metric", name, instrument, unit, brief, semconv, attributes))
+    entry = Entry(
+        EntryKind.METRIC, name, instrument.value, unit, brief, semconv, attributes, buckets
+    )
+    REGISTRY.append(entry)
+    METRICS[name] = entry
     return name
 
 
 def _log(name: str, level: str, brief: str, fields: tuple[str, ...]) -> str:
-    REGISTRY.append(Entry("log event", name, level, "", brief, False, fields))
+    REGISTRY.append(Entry(EntryKind.LOG_EVENT, name, level, "", brief, False, fields))
     return name
 
 
 # --- span attributes from the semantic conventions -------------------------------------------
 OPERATION_NAME = _attr(
-    _gen_ai.GEN_AI_OPERATION_NAME, "string", "Always `chat` for the Responses API.", semconv=True
+    _gen_ai.GEN_AI_OPERATION_NAME,
+    "string",
+    "`chat` (Responses, Chat Completions, Anthropic Messages) or `generate_content` (Gemini).",
+    semconv=True,
 )
-PROVIDER_NAME = _attr(_gen_ai.GEN_AI_PROVIDER_NAME, "string", "`openai`.", semconv=True)
+PROVIDER_NAME = _attr(
+    _gen_ai.GEN_AI_PROVIDER_NAME,
+    "string",
+    "`openai`, `azure.ai.openai`, `groq`, `deepseek`, `mistral_ai`, `x_ai`, `perplexity` (by the "
+    "server's host; `openai` for any other OpenAI-compatible server), `anthropic`, `gcp.gemini`, "
+    "`gcp.vertex_ai`.",
+    semconv=True,
+)
 REQUEST_MODEL = _attr(
     _gen_ai.GEN_AI_REQUEST_MODEL, "string", "Model named in the request.", semconv=True
 )
@@ -70,24 +122,31 @@ REQUEST_STREAM = _attr(
     "Whether the request asked for a stream.",
     semconv=True,
 )
-API_TYPE = _attr(_openai.OPENAI_API_TYPE, "string", "`responses`.", semconv=True)
+API_TYPE = _attr(
+    _openai.OPENAI_API_TYPE,
+    "string",
+    "`responses` or `chat_completions` (OpenAI dialects only; also a metric attribute).",
+    semconv=True,
+)
 RESPONSE_ID = _attr(
     _gen_ai.GEN_AI_RESPONSE_ID,
     "string",
-    "`response.id` from the first event carrying it.",
+    "The response's id, from the first event carrying it.",
     semconv=True,
 )
 RESPONSE_MODEL = _attr(
     _gen_ai.GEN_AI_RESPONSE_MODEL,
     "string",
-    "`response.model` as the server reports it.",
+    "The model as the server reports it.",
     semconv=True,
 )
 FINISH_REASONS = _attr(
     _gen_ai.GEN_AI_RESPONSE_FINISH_REASONS,
     "string[]",
-    "`stop` when completed; the `incomplete_details.reason` when incomplete "
-    "(`max_output_tokens`, `content_filter`); `error` for every other outcome.",
+    "The provider's finish reasons, one per choice or candidate (Responses: `stop`, or the "
+    "`incomplete_details.reason`; Chat: `stop`, `length`, `tool_calls`, `content_filter`...; "
+    "Anthropic: the `stop_reason`; Gemini: the `finishReason` or the prompt's `blockReason`); "
+    "`error` when the stream failed.",
     semconv=True,
 )
 TIME_TO_FIRST_CHUNK = _attr(
@@ -99,29 +158,38 @@ TIME_TO_FIRST_CHUNK = _attr(
 INPUT_TOKENS = _attr(
     _gen_ai.GEN_AI_USAGE_INPUT_TOKENS,
     "int",
-    "`usage.input_tokens` (includes cached).",
+    "Input tokens, cached ones included (for Anthropic: `input_tokens` + "
+    "`cache_read_input_tokens` + `cache_creation_input_tokens`).",
     semconv=True,
 )
 OUTPUT_TOKENS = _attr(
     _gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS,
     "int",
-    "`usage.output_tokens` (includes reasoning).",
+    "Output tokens, reasoning included (for Gemini: `candidatesTokenCount` + "
+    "`thoughtsTokenCount`).",
     semconv=True,
 )
 CACHE_READ_TOKENS = _attr(
     _gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
     "int",
-    "`usage.input_tokens_details.cached_tokens`.",
+    "Input tokens read from the provider's cache (`cached_tokens`, `cache_read_input_tokens`, "
+    "`cachedContentTokenCount`).",
+    semconv=True,
+)
+CACHE_CREATION_TOKENS = _attr(
+    _gen_ai.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    "int",
+    "Input tokens written to the provider's cache (Anthropic `cache_creation_input_tokens`).",
     semconv=True,
 )
 REASONING_TOKENS = _attr(
     _gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
     "int",
-    "`usage.output_tokens_details.reasoning_tokens`.",
+    "Reasoning output tokens (`reasoning_tokens`, Gemini `thoughtsTokenCount`).",
     semconv=True,
 )
 SERVICE_TIER = _attr(
-    _openai.OPENAI_RESPONSE_SERVICE_TIER, "string", "`response.service_tier`.", semconv=True
+    _openai.OPENAI_RESPONSE_SERVICE_TIER, "string", "The `service_tier` reported.", semconv=True
 )
 OUTPUT_MESSAGES = _attr(
     _gen_ai.GEN_AI_OUTPUT_MESSAGES,
@@ -137,9 +205,10 @@ HTTP_STATUS_CODE = _attr(
 ERROR_TYPE = _attr(
     _error.ERROR_TYPE,
     "string",
-    "On every outcome but `completed`/`incomplete`: the provider's error code (terminal "
-    "`response.failed` first, then the `error` event, then the HTTP error body), else the "
-    "exception's qualified name, else the HTTP status code, else `_OTHER`.",
+    "On every outcome but `completed`/`incomplete`: the provider's error code (a terminal "
+    "event's error first, then the stream's error event, then the HTTP error body; Anthropic: "
+    "the error's `type`; Gemini: the error's `status`), else the exception's qualified name, "
+    "else the HTTP status code, else `_OTHER`.",
     semconv=True,
 )
 
@@ -147,24 +216,34 @@ ERROR_TYPE = _attr(
 OUTCOME = _attr(
     "otel_responses.stream.outcome",
     "string",
-    "How the stream ended: `completed`, `incomplete`, `failed` (`response.failed`), `error` "
-    "(an `error` event or an HTTP error, and no terminal event), `truncated` (bytes ended "
-    "with no terminal event), `transport_error`, `cancelled` (the app stopped reading or "
-    "raised), `abandoned` (the stream object was dropped unfinished).",
+    "How the stream ended: `completed`, `incomplete` (stopped by a limit or a policy), `failed` "
+    "(a terminal failure event), `error` (an error event or an HTTP error, and no terminal "
+    "event), `truncated` (bytes ended with no terminal event), `transport_error`, `cancelled` "
+    "(the app stopped reading or raised), `abandoned` (the stream object was dropped "
+    "unfinished).",
 )
 TIME_TO_FIRST_TOKEN = _attr(
     "otel_responses.time_to_first_token",
     "double",
-    "Seconds from the request to the first `*.delta` event.",
+    "Seconds from the request to the first output delta (text, tool-call arguments, refusal or "
+    "reasoning).",
 )
-EVENT_COUNT = _attr("otel_responses.events.count", "int", "SSE events received.")
-DELTA_COUNT = _attr("otel_responses.deltas.count", "int", "`*.delta` events received.")
+EVENT_COUNT = _attr(
+    "otel_responses.events.count",
+    "int",
+    "SSE events received (terminators such as `data: [DONE]` are not events).",
+)
+DELTA_COUNT = _attr("otel_responses.deltas.count", "int", "Output deltas received.")
 ANOMALY_COUNT = _attr(
     "otel_responses.anomalies.count",
     "int",
     "Events that were undecodable, late (after the terminal event), repeated, or oversized.",
 )
-REQUEST_ID = _attr("otel_responses.request_id", "string", "The `x-request-id` response header.")
+REQUEST_ID = _attr(
+    "otel_responses.request_id",
+    "string",
+    "The provider's request id header (`x-request-id`, Anthropic `request-id`).",
+)
 HTTP_RETRY_COUNT = _attr(
     "otel_responses.http.retry_count",
     "int",
@@ -174,12 +253,22 @@ HTTP_RETRY_COUNT = _attr(
 HTTP_ATTEMPT_NUMBER = _attr(
     "otel_responses.http.attempt_number", "int", "On `otel_responses.http.attempt`: 1, 2, ..."
 )
+PROXY_UPSTREAM = _attr(
+    "otel_responses.proxy.upstream",
+    "string",
+    "The upstream a stream went to through `otel-responses proxy` (span and metric attribute).",
+)
 RL_WINDOW = _attr(
     "otel_responses.rate_limit.window",
     "string",
-    "Rate-limit window from the error message: `TPM`, `RPM`, `TPD`, `RPD`, `IPM`, ...",
+    "Rate-limit window: `TPM`, `RPM`, `TPD`, `RPD`, `IPM`, from an OpenAI error message or a "
+    "Gemini quota id.",
 )
-RL_LIMIT = _attr("otel_responses.rate_limit.limit", "int", "`Limit N` from the message.")
+RL_LIMIT = _attr(
+    "otel_responses.rate_limit.limit",
+    "int",
+    "The limit hit: `Limit N` of an OpenAI message, a Gemini `quotaValue`.",
+)
 RL_USED = _attr("otel_responses.rate_limit.used", "int", "`Used N` from the message.")
 RL_REQUESTED = _attr(
     "otel_responses.rate_limit.requested", "int", "`Requested N` from the message."
@@ -187,7 +276,8 @@ RL_REQUESTED = _attr(
 RL_RETRY_AFTER = _attr(
     "otel_responses.rate_limit.retry_after",
     "double",
-    "Seconds to wait: `retry-after-ms`, else `retry-after`, else the message's `try again in`.",
+    "Seconds to wait: `retry-after-ms`, else `retry-after`, else the message's `try again in`, "
+    "else Gemini's `RetryInfo.retryDelay`.",
 )
 RL_ORGANIZATION = _attr(
     "otel_responses.rate_limit.organization",
@@ -199,58 +289,122 @@ RL_PROJECT = _attr(
     "string",
     "Project id named in a rate-limit message (span only, never on metrics).",
 )
+RL_QUOTA_ID = _attr(
+    "otel_responses.rate_limit.quota_id",
+    "string",
+    "Gemini `QuotaFailure` violation `quotaId` (e.g. "
+    "`GenerateRequestsPerMinutePerProjectPerModel-FreeTier`); also on rate-limit hits.",
+)
+RL_QUOTA_METRIC = _attr(
+    "otel_responses.rate_limit.quota_metric",
+    "string",
+    "Gemini `QuotaFailure` violation `quotaMetric`.",
+)
 RL_LIMIT_REQUESTS = _attr(
-    "otel_responses.rate_limit.limit_requests", "int", "`x-ratelimit-limit-requests`."
+    "otel_responses.rate_limit.limit_requests",
+    "int",
+    "Request limit header (`x-ratelimit-limit-requests`, `anthropic-ratelimit-requests-limit`).",
 )
 RL_LIMIT_TOKENS = _attr(
-    "otel_responses.rate_limit.limit_tokens", "int", "`x-ratelimit-limit-tokens`."
+    "otel_responses.rate_limit.limit_tokens",
+    "int",
+    "Token limit header (`x-ratelimit-limit-tokens`, `anthropic-ratelimit-tokens-limit`).",
+)
+RL_LIMIT_INPUT_TOKENS = _attr(
+    "otel_responses.rate_limit.limit_input_tokens",
+    "int",
+    "`anthropic-ratelimit-input-tokens-limit`.",
+)
+RL_LIMIT_OUTPUT_TOKENS = _attr(
+    "otel_responses.rate_limit.limit_output_tokens",
+    "int",
+    "`anthropic-ratelimit-output-tokens-limit`.",
 )
 RL_REMAINING_REQUESTS = _attr(
-    "otel_responses.rate_limit.remaining_requests", "int", "`x-ratelimit-remaining-requests`."
+    "otel_responses.rate_limit.remaining_requests",
+    "int",
+    "Requests remaining (`x-ratelimit-remaining-requests`, "
+    "`anthropic-ratelimit-requests-remaining`).",
 )
 RL_REMAINING_TOKENS = _attr(
-    "otel_responses.rate_limit.remaining_tokens", "int", "`x-ratelimit-remaining-tokens`."
+    "otel_responses.rate_limit.remaining_tokens",
+    "int",
+    "Tokens remaining (`x-ratelimit-remaining-tokens`, `anthropic-ratelimit-tokens-remaining`).",
+)
+RL_REMAINING_INPUT_TOKENS = _attr(
+    "otel_responses.rate_limit.remaining_input_tokens",
+    "int",
+    "`anthropic-ratelimit-input-tokens-remaining`.",
+)
+RL_REMAINING_OUTPUT_TOKENS = _attr(
+    "otel_responses.rate_limit.remaining_output_tokens",
+    "int",
+    "`anthropic-ratelimit-output-tokens-remaining`.",
 )
 RL_RESET_REQUESTS = _attr(
     "otel_responses.rate_limit.reset_requests",
     "double",
-    "`x-ratelimit-reset-requests`, in seconds.",
+    "Seconds until the request budget resets (`x-ratelimit-reset-requests`; Anthropic's RFC "
+    "3339 `anthropic-ratelimit-requests-reset` as seconds from the response).",
 )
 RL_RESET_TOKENS = _attr(
-    "otel_responses.rate_limit.reset_tokens", "double", "`x-ratelimit-reset-tokens`, in seconds."
+    "otel_responses.rate_limit.reset_tokens",
+    "double",
+    "Seconds until the token budget resets (`x-ratelimit-reset-tokens`, "
+    "`anthropic-ratelimit-tokens-reset`).",
+)
+RL_RESET_INPUT_TOKENS = _attr(
+    "otel_responses.rate_limit.reset_input_tokens",
+    "double",
+    "Seconds until `anthropic-ratelimit-input-tokens-reset`.",
+)
+RL_RESET_OUTPUT_TOKENS = _attr(
+    "otel_responses.rate_limit.reset_output_tokens",
+    "double",
+    "Seconds until `anthropic-ratelimit-output-tokens-reset`.",
 )
 
 # --- attributes on span events -----------------------------------------------------------------
 EVENT_SEQUENCE = _attr(
-    "otel_responses.event.sequence_number", "int", "On span events: the event's `sequence_number`."
+    "otel_responses.event.sequence_number", "int", "On span events: the event's sequence number."
 )
 EVENT_OUTPUT_INDEX = _attr(
-    "otel_responses.event.output_index", "int", "On span events: the event's `output_index`."
+    "otel_responses.event.output_index",
+    "int",
+    "On span events: the output it concerns (Responses `output_index`, Anthropic content block "
+    "`index`, Chat choice `index`, Gemini candidate `index`).",
 )
 EVENT_ITEM_TYPE = _attr(
-    "otel_responses.event.item.type", "string", "On span events: `item.type` (`message`, ...)."
+    "otel_responses.event.item.type",
+    "string",
+    "On span events: the item's or content block's type (`message`, `function_call`, `text`, "
+    "`tool_use`, `thinking`...).",
 )
-EVENT_ITEM_ID = _attr("otel_responses.event.item.id", "string", "On span events: `item.id`.")
+EVENT_ITEM_ID = _attr(
+    "otel_responses.event.item.id", "string", "On span events: the item's or tool call's id."
+)
 EVENT_ITEM_STATUS = _attr(
-    "otel_responses.event.item.status", "string", "On span events: `item.status`."
+    "otel_responses.event.item.status",
+    "string",
+    "On span events: the item's status, or the finish reason a choice or candidate states.",
 )
 EVENT_RESPONSE_STATUS = _attr(
     "otel_responses.event.response.status",
     "string",
-    "On span events: `response.status` of `response.*` lifecycle events.",
+    "On span events: the response's status as the event states it.",
 )
 EVENT_ERROR_CODE = _attr(
     "otel_responses.event.error.code",
     "string",
-    "On `error`/`response.failed` span events: the code.",
+    "On error and failure span events: the code.",
 )
 EVENT_ERROR_MESSAGE = _attr(
     "otel_responses.event.error.message",
     "string",
-    "On `error`/`response.failed` span events: the message, with secrets and ids redacted.",
+    "On error and failure span events: the message, with secrets and ids redacted.",
 )
 EVENT_ERROR_PARAM = _attr(
-    "otel_responses.event.error.param", "string", "On `error` span events: `param`, if any."
+    "otel_responses.event.error.param", "string", "On error span events: `param`, if any."
 )
 ANOMALY_KIND = _attr(
     "otel_responses.anomaly.kind",
@@ -260,7 +414,7 @@ ANOMALY_KIND = _attr(
 EVENT_TYPE = _attr(
     "otel_responses.event.type",
     "string",
-    "SSE event type (metric attribute of `otel_responses.events`; on anomaly events).",
+    "Event type (metric attribute of `otel_responses.events`; on anomaly events).",
 )
 INTERNAL_ERROR_SITE = _attr(
     "otel_responses.internal_error.site",
@@ -278,11 +432,16 @@ _EVENT_FIELDS = (
     EVENT_RESPONSE_STATUS,
 )
 LIFECYCLE_EVENT = _event(
-    "<SSE event type>",
-    "One span event per non-delta SSE event, named by its type: `response.created`, "
+    "<event type>",
+    "One span event per lifecycle event, named by its type. Responses: `response.created`, "
     "`response.queued`, `response.in_progress`, `response.completed`, `response.failed`, "
     "`response.incomplete`, `error`, `*.added`, `*.done`, tool-call phases such as "
-    "`response.web_search_call.searching`.",
+    "`response.web_search_call.searching`. Chat Completions (whose chunks have no type, so "
+    "these names are otel-responses'): `chat.completion.start` (the first chunk), "
+    "`chat.completion.choice.finish` (a choice's finish reason), `chat.completion.usage`, "
+    "`chat.completion.filter` (Azure prompt filter results, moderation), `error`. Anthropic: "
+    "`message_start`, `content_block_start`, `content_block_stop`, `message_delta`, "
+    "`message_stop`, `error`. Gemini: `gemini.candidate.finish`, `gemini.prompt.blocked`.",
     (*_EVENT_FIELDS, EVENT_ERROR_CODE, EVENT_ERROR_MESSAGE, EVENT_ERROR_PARAM),
 )
 ANOMALY_EVENT = _event(
@@ -303,48 +462,62 @@ HTTP_ATTEMPT_EVENT = _event(
 )
 
 # --- metrics ------------------------------------------------------------------------------------
-_COMMON = (OPERATION_NAME, PROVIDER_NAME, REQUEST_MODEL, SERVER_ADDRESS, SERVER_PORT)
+COMMON_METRIC_ATTRIBUTES = (
+    OPERATION_NAME,
+    PROVIDER_NAME,
+    API_TYPE,
+    REQUEST_MODEL,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+    PROXY_UPSTREAM,
+)
+"""On every metric point of a stream (each when known)."""
+_COMMON = COMMON_METRIC_ATTRIBUTES
 _ENDED = (*_COMMON, RESPONSE_MODEL, ERROR_TYPE)
 TOKEN_TYPE = _attr(
     _gen_ai.GEN_AI_TOKEN_TYPE, "string", "Metric attribute: `input` or `output`.", semconv=True
 )
 OPERATION_DURATION = _metric(
     _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION,
-    "histogram",
+    Instrument.HISTOGRAM,
     "s",
     "Request to end of stream, one point per stream.",
     _ENDED,
     semconv=True,
+    buckets=DURATION_BUCKETS,
 )
 TOKEN_USAGE = _metric(
     _gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE,
-    "histogram",
+    Instrument.HISTOGRAM,
     "{token}",
-    "`input` and `output` tokens from `usage`, one point each per stream that reports usage.",
+    "`input` and `output` tokens, one point each per stream that reports usage.",
     (*_ENDED, TOKEN_TYPE),
     semconv=True,
+    buckets=TOKEN_BUCKETS,
 )
 TIME_TO_FIRST_CHUNK_METRIC = _metric(
     _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
-    "histogram",
+    Instrument.HISTOGRAM,
     "s",
     "Request to first SSE event, one point per stream that received one.",
     _ENDED,
     semconv=True,
+    buckets=DURATION_BUCKETS,
 )
 TIME_PER_OUTPUT_CHUNK = _metric(
     _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
-    "histogram",
+    Instrument.HISTOGRAM,
     "s",
-    "Mean time between `*.delta` events, one point per stream with two or more deltas. The "
+    "Mean time between output deltas, one point per stream with two or more deltas. The "
     "convention records a point per chunk; otel-responses aggregates per stream so the "
     "per-delta hot path never calls the metrics SDK.",
     _ENDED,
     semconv=True,
+    buckets=CHUNK_BUCKETS,
 )
 STREAMS = _metric(
     "otel_responses.streams",
-    "counter",
+    Instrument.COUNTER,
     "{stream}",
     "Ended streams.",
     (*_ENDED, OUTCOME),
@@ -352,86 +525,123 @@ STREAMS = _metric(
 )
 EVENTS = _metric(
     "otel_responses.events",
-    "observable counter",
+    Instrument.OBSERVABLE_COUNTER,
     "{event}",
-    "SSE events received, by type (added once per stream and type when the stream ends).",
+    "Events received, by type (added once per stream and type when the stream ends).",
     (*_COMMON, EVENT_TYPE),
     semconv=False,
 )
 TIME_TO_FIRST_TOKEN_METRIC = _metric(
     "otel_responses.time_to_first_token",
-    "histogram",
+    Instrument.HISTOGRAM,
     "s",
-    "Request to first `*.delta` event, one point per stream that received one.",
+    "Request to first output delta, one point per stream that received one.",
     _ENDED,
     semconv=False,
+    buckets=DURATION_BUCKETS,
 )
 RATE_LIMIT_HITS = _metric(
     "otel_responses.rate_limit.hits",
-    "counter",
+    Instrument.COUNTER,
     "{hit}",
-    "Streams ended by a rate limit (`rate_limit_exceeded` or HTTP 429).",
-    (*_COMMON, RL_WINDOW, ERROR_TYPE),
+    "Streams ended by a rate limit or quota (`rate_limit_exceeded`, `rate_limit_error`, "
+    "`RESOURCE_EXHAUSTED`, or HTTP 429).",
+    (*_COMMON, RL_WINDOW, RL_QUOTA_ID, ERROR_TYPE),
     semconv=False,
 )
 RATE_LIMIT_RETRY_AFTER = _metric(
     "otel_responses.rate_limit.retry_after",
-    "histogram",
+    Instrument.HISTOGRAM,
     "s",
     "The retry-after of each rate-limit hit that states one.",
-    (*_COMMON, RL_WINDOW),
+    (*_COMMON, RL_WINDOW, RL_QUOTA_ID),
     semconv=False,
+    buckets=DURATION_BUCKETS,
 )
 REMAINING_REQUESTS = _metric(
     "otel_responses.rate_limit.remaining_requests",
-    "gauge",
+    Instrument.GAUGE,
     "{request}",
-    "Last `x-ratelimit-remaining-requests` seen.",
+    "Last requests-remaining header seen.",
     _COMMON,
     semconv=False,
 )
 REMAINING_TOKENS = _metric(
     "otel_responses.rate_limit.remaining_tokens",
-    "gauge",
+    Instrument.GAUGE,
     "{token}",
-    "Last `x-ratelimit-remaining-tokens` seen.",
+    "Last tokens-remaining header seen.",
+    _COMMON,
+    semconv=False,
+)
+REMAINING_INPUT_TOKENS = _metric(
+    "otel_responses.rate_limit.remaining_input_tokens",
+    Instrument.GAUGE,
+    "{token}",
+    "Last input-tokens-remaining header seen (Anthropic).",
+    _COMMON,
+    semconv=False,
+)
+REMAINING_OUTPUT_TOKENS = _metric(
+    "otel_responses.rate_limit.remaining_output_tokens",
+    Instrument.GAUGE,
+    "{token}",
+    "Last output-tokens-remaining header seen (Anthropic).",
     _COMMON,
     semconv=False,
 )
 LIMIT_REQUESTS = _metric(
     "otel_responses.rate_limit.limit_requests",
-    "gauge",
+    Instrument.GAUGE,
     "{request}",
-    "Last `x-ratelimit-limit-requests` seen (for headroom ratios).",
+    "Last request-limit header seen (for headroom ratios).",
     _COMMON,
     semconv=False,
 )
 LIMIT_TOKENS = _metric(
     "otel_responses.rate_limit.limit_tokens",
-    "gauge",
+    Instrument.GAUGE,
     "{token}",
-    "Last `x-ratelimit-limit-tokens` seen (for headroom ratios).",
+    "Last token-limit header seen (for headroom ratios).",
+    _COMMON,
+    semconv=False,
+)
+LIMIT_INPUT_TOKENS = _metric(
+    "otel_responses.rate_limit.limit_input_tokens",
+    Instrument.GAUGE,
+    "{token}",
+    "Last input-token-limit header seen (Anthropic).",
+    _COMMON,
+    semconv=False,
+)
+LIMIT_OUTPUT_TOKENS = _metric(
+    "otel_responses.rate_limit.limit_output_tokens",
+    Instrument.GAUGE,
+    "{token}",
+    "Last output-token-limit header seen (Anthropic).",
     _COMMON,
     semconv=False,
 )
 TOKEN_KIND = _attr(
     "otel_responses.token.kind",
     "string",
-    "Metric attribute of `otel_responses.token.usage.details`: `cache_read` or `reasoning`.",
+    "Metric attribute of `otel_responses.token.usage.details`: `cache_read`, "
+    "`cache_creation` or `reasoning`.",
 )
 TOKEN_DETAILS = _metric(
     "otel_responses.token.usage.details",
-    "histogram",
+    Instrument.HISTOGRAM,
     "{token}",
-    "Cached input tokens and reasoning output tokens, one point each per stream that reports "
-    "them. Kept apart from `gen_ai.client.token.usage`, whose input and output already include "
-    "them, so that summing that metric never double-counts.",
+    "Cached (read and written) input tokens and reasoning output tokens, one point each per "
+    "stream that reports them. Kept apart from `gen_ai.client.token.usage`, whose input and "
+    "output already include them, so that summing that metric never double-counts.",
     (*_ENDED, TOKEN_KIND),
     semconv=False,
+    buckets=TOKEN_BUCKETS,
 )
 ANOMALIES = _metric(
     "otel_responses.anomalies",
-    "observable counter",
+    Instrument.OBSERVABLE_COUNTER,
     "{event}",
     "Anomalous events (see the `otel_responses.anomaly` span event).",
     (*_COMMON, ANOMALY_KIND),
@@ -439,7 +649,7 @@ ANOMALIES = _metric(
 )
 INTERNAL_ERRORS = _metric(
     "otel_responses.internal_errors",
-    "counter",
+    Instrument.COUNTER,
     "{error}",
     "Faults inside otel-responses, swallowed so the app's stream is untouched.",
     (INTERNAL_ERROR_SITE, ERROR_TYPE),
@@ -454,7 +664,7 @@ LOG_START = _log(
 LOG_FIRST_TOKEN = _log(
     "otel_responses.stream.first_token",
     "debug",
-    "The first `*.delta` arrived.",
+    "The first output delta arrived.",
     (*_LOG_IDS, TIME_TO_FIRST_TOKEN),
 )
 LOG_FAILURE = _log(
@@ -464,19 +674,21 @@ LOG_FAILURE = _log(
     (
         *_LOG_IDS,
         ERROR_TYPE,
+        PROVIDER_NAME,
         EVENT_ERROR_MESSAGE,
         RL_WINDOW,
         RL_LIMIT,
         RL_USED,
         RL_REQUESTED,
         RL_RETRY_AFTER,
+        RL_QUOTA_ID,
     ),
 )
 LOG_END = _log(
     "otel_responses.stream.end",
     "info",
     "A stream's span ended.",
-    (*_LOG_IDS, OUTCOME, ERROR_TYPE, "duration_s", EVENT_COUNT),
+    (*_LOG_IDS, OUTCOME, ERROR_TYPE, PROVIDER_NAME, "duration_s", EVENT_COUNT),
 )
 LOG_CONTENT = _log(
     "gen_ai.client.inference.operation.details",
@@ -493,37 +705,3 @@ LOG_INTERNAL_ERROR = _log(
 
 OTHER = "_OTHER"
 """The documented fallback for `error.type` and for event types beyond the cardinality cap."""
-
-
-def render_markdown() -> str:
-    """The registry as the Markdown kept in ``docs/telemetry.md``."""
-    lines = [
-        "# Telemetry emitted by otel-responses",
-        "",
-        "Generated by `otel-responses registry` from `otel_responses/_registry.py`; a test",
-        "fails when this file and the code disagree. *semconv* marks names defined by the",
-        "OpenTelemetry GenAI semantic conventions; the rest are otel-responses' own.",
-        "",
-    ]
-    for kind, header in (
-        ("attribute", "| name | type | semconv | meaning |"),
-        ("span event", "| name | attributes | meaning |"),
-        ("metric", "| name | instrument | unit | semconv | attributes | meaning |"),
-        ("log event", "| event | level | fields | meaning |"),
-    ):
-        lines += [f"## {kind.capitalize()}s", "", header, "|" + "---|" * (header.count("|") - 1)]
-        for e in REGISTRY:
-            if e.kind != kind:
-                continue
-            sc = "yes" if e.semconv else ""
-            attrs = ", ".join(f"`{a}`" for a in e.attributes)
-            if kind == "attribute":
-                lines.append(f"| `{e.name}` | {e.type} | {sc} | {e.brief} |")
-            elif kind == "span event":
-                lines.append(f"| `{e.name}` | {attrs} | {e.brief} |")
-            elif kind == "metric":
-                lines.append(f"| `{e.name}` | {e.type} | `{e.unit}` | {sc} | {attrs} | {e.brief} |")
-            else:
-                lines.append(f"| `{e.name}` | {e.type} | {attrs} | {e.brief} |")
-        lines.append("")
-    return "\n".join(lines)

@@ -7,12 +7,14 @@ import os
 import re
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
 
 from ._hook import ResponseStreamHook
+from .dialects import Dialect, for_request
 
-_MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,128})"')
+_MODEL = re.compile(rb'"(?:model|modelVersion)"\s*:\s*"([^"\\]{1,128})"')
 _SSE_START = ("event:", "data:", ":", "id:", "retry:", "\ufeff")
 
 
@@ -56,16 +58,20 @@ def replay(
     meter_provider: metrics.MeterProvider | None = None,
     model: str | None = None,
     chunk_size: int | None = None,
+    dialect: str | Dialect | None = None,
 ) -> ReplayResult:
     """Replay one recorded stream through :class:`ResponseStreamHook`.
 
     ``source`` is a path, or the SSE body itself as ``bytes`` or ``str`` (a ``str`` counts as a
     body when it has a line break or starts like SSE). A recorded HTTP error
     (``{"status", "headers", "body"}`` JSON, as in ``*.http.json``) replays as an error before
-    the stream. ``model`` is the request model; by default the transcript's first ``model``.
-    ``chunk_size`` feeds the body in pieces of that many bytes (default: all at once).
+    the stream; its optional ``"url"`` names the dialect. ``dialect`` is detected from the
+    content when omitted (see :mod:`otel_responses.dialects`). ``model`` is the request model;
+    by default the transcript's first ``model`` (or ``modelVersion``). ``chunk_size`` feeds the
+    body in pieces of that many bytes (default: all at once).
 
-    Raises ``OSError`` when a path cannot be read, ``ValueError`` for a bad ``chunk_size``.
+    Raises ``OSError`` when a path cannot be read, ``ValueError`` for a bad ``chunk_size`` or an
+    unknown dialect.
     """
     if chunk_size is not None and chunk_size <= 0:
         raise ValueError(f"chunk_size must be positive, got {chunk_size!r}")
@@ -73,10 +79,19 @@ def replay(
     if model is None:
         found = _MODEL.search(body[:65536])
         model = found.group(1).decode("utf-8", "replace") if found else None
-    hook = ResponseStreamHook(
-        model=model, tracer_provider=tracer_provider, meter_provider=meter_provider
-    )
     record = _recorded_http_error(body)
+    host = None
+    if record is not None and dialect is None and isinstance(record.get("url"), str):
+        url = urlsplit(record["url"])
+        host = url.hostname
+        dialect = for_request(str(record.get("method", "POST")), host, url.path)
+    hook = ResponseStreamHook(
+        dialect=dialect,
+        model=model,
+        server_address=host,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+    )
     if record is not None:
         headers = record.get("headers")
         error_body = record.get("body")

@@ -8,9 +8,7 @@ import time
 import pytest
 
 from otel_responses import parse_duration
-from otel_responses._ratelimit import facts_from_headers, facts_from_message
-
-P = "otel_responses.rate_limit."
+from otel_responses.dialects._openai import facts_from_headers, facts_from_message
 
 
 @pytest.mark.parametrize(
@@ -87,7 +85,7 @@ def test_bad_durations(text: str) -> None:
     ],
 )
 def test_messages(message: str, facts: dict[str, object]) -> None:
-    assert facts_from_message(message) == {P + k: v for k, v in facts.items()}
+    assert facts_from_message(message).known() == facts
 
 
 def test_headers() -> None:
@@ -103,20 +101,20 @@ def test_headers() -> None:
             "retry-after-ms": "6500",
         }
     )
-    assert facts == {
-        P + "limit_requests": 10000,
-        P + "limit_tokens": 2000000,
-        P + "remaining_requests": 9999,
-        P + "remaining_tokens": 1999000,
-        P + "reset_requests": pytest.approx(0.006),
-        P + "reset_tokens": 90.0,
-        P + "retry_after": 6.5,  # retry-after-ms is the more precise of the two
+    assert facts.known() == {
+        "limit_requests": 10000,
+        "limit_tokens": 2000000,
+        "remaining_requests": 9999,
+        "remaining_tokens": 1999000,
+        "reset_requests": pytest.approx(0.006),
+        "reset_tokens": 90.0,
+        "retry_after": 6.5,  # retry-after-ms is the more precise of the two
     }
 
 
 def test_retry_after_as_http_date() -> None:
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 25 <= facts_from_headers({"Retry-After": when})[P + "retry_after"] <= 31
+    assert 25 <= facts_from_headers({"Retry-After": when}).retry_after <= 31
 
 
 def test_bad_header_values_are_ignored() -> None:
@@ -127,7 +125,7 @@ def test_bad_header_values_are_ignored() -> None:
                 "retry-after": "soon",
                 "x-ratelimit-reset-tokens": "-5s",
             }
-        )
+        ).known()
         == {}
     )
 
@@ -135,4 +133,4 @@ def test_bad_header_values_are_ignored() -> None:
 def test_hostile_message_is_bounded() -> None:
     message = "Limit " + "9" * 100_000 + " (TPM)" + " try again in " + "1s" * 50_000
     facts = facts_from_message(message)
-    assert facts[P + "limit"] == int("9" * 18)
+    assert facts.limit == int("9" * 18)

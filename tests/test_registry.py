@@ -10,12 +10,13 @@ import structlog
 
 from otel_responses import ResponseStreamHook, replay
 from otel_responses._cli import main
-from otel_responses._registry import REGISTRY, render_markdown
+from otel_responses._registry import REGISTRY, EntryKind
+from otel_responses._registry_markdown import render_markdown
 from tests.conftest import FIXTURES, Telemetry
 
 DOC = Path(__file__).parent.parent / "docs" / "telemetry.md"
 NAMES = {e.name for e in REGISTRY}
-EVENT_NAMES = {e.name for e in REGISTRY if e.kind == "span event"}
+EVENT_NAMES = {e.name for e in REGISTRY if e.kind is EntryKind.SPAN_EVENT}
 
 
 def test_doc_matches_the_code() -> None:

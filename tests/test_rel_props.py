@@ -23,8 +23,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_responses
-from otel_responses import ResponseStreamHook, SSEDecoder, _faults
-from otel_responses._ratelimit import facts_from_headers, facts_from_message, parse_duration
+from otel_responses import ResponseStreamHook, SSEDecoder, _faults, parse_duration
+from otel_responses.dialects._openai import facts_from_headers, facts_from_message
 from tests.sse_reference import reference_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -384,7 +384,7 @@ def test_parse_duration_never_raises_and_is_finite_non_negative(text: str) -> No
 @given(text=rl_text)
 def test_facts_from_message_never_raises(text: str) -> None:
     facts = facts_from_message(text)
-    for value in facts.values():
+    for value in facts.known().values():
         assert isinstance(value, (str, int, float))
         if isinstance(value, float):
             assert value >= 0 and value != float("inf")
@@ -416,7 +416,7 @@ def test_facts_from_message_never_raises(text: str) -> None:
 @example(hdrs={"x-ratelimit-remaining-tokens": "\u00b2"})  # str.isdigit() but not int()-able
 def test_facts_from_headers_never_raises(hdrs: dict[str, str]) -> None:
     facts = facts_from_headers(hdrs)
-    for value in facts.values():
+    for value in facts.known().values():
         assert isinstance(value, (int, float)) and value >= 0 and value != float("inf")
 
 

@@ -1,0 +1,97 @@
+"""The stream's metrics, recorded once when it ends (and the headroom gauges per response).
+
+The metrics SDK is touched once per stream, never per delta: a stream's per-type counts and
+timings are aggregated by the stream core and recorded here in one pass, in the span's context so
+that histogram points carry exemplars linking to the trace.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import trace
+
+from .. import _registry as names
+from .._stream import Ending, Stream
+from ..dialects._facts import RateLimit
+from ._instruments import AttributeKey, Instruments
+
+_METRIC_TYPE = re.compile(r"[A-Za-z0-9_.\-]{1,96}")
+"""Event types that may become a metric attribute value as they are (others: ``_OTHER``)."""
+
+
+def _key(common: Mapping[str, Any], name: str, value: str) -> AttributeKey:
+    return tuple(sorted({**common, name: value}.items()))
+
+
+def record_headroom(instruments: Instruments, facts: RateLimit, common: Mapping[str, Any]) -> None:
+    """Set the headroom gauges from one response's rate-limit headers."""
+    for field, gauge in instruments.headroom:
+        value = getattr(facts, field)
+        if value is not None:
+            gauge.set(value, common)
+
+
+def record_stream(
+    instruments: Instruments,
+    stream: Stream,
+    ending: Ending,
+    common: Mapping[str, Any],
+    span: trace.Span,
+) -> None:
+    """Every metric point of one ended stream."""
+    ended = dict(common)
+    if stream.response_model:
+        ended[names.RESPONSE_MODEL] = stream.response_model
+    if ending.error_type is not None:
+        ended[names.ERROR_TYPE] = ending.error_type
+    ctx = trace.set_span_in_context(span)
+    instruments.duration.record((ending.end_ns - stream.start_ns) / 1e9, ended, ctx)
+    usage = stream.usage
+    if usage is not None:
+        for token_type, value in (("input", usage.input), ("output", usage.output)):
+            if value is not None:
+                instruments.token_usage.record(value, {**ended, names.TOKEN_TYPE: token_type}, ctx)
+        for kind, value in (
+            ("cache_read", usage.cache_read),
+            ("cache_creation", usage.cache_creation),
+            ("reasoning", usage.reasoning),
+        ):
+            if value is not None:
+                instruments.token_details.record(value, {**ended, names.TOKEN_KIND: kind}, ctx)
+    ttfc = stream.seconds(stream.first_chunk_ns)
+    if ttfc is not None:
+        instruments.time_to_first_chunk.record(ttfc, ended, ctx)
+    ttft = stream.seconds(stream.first_delta_ns)
+    if ttft is not None:
+        instruments.time_to_first_token.record(ttft, ended, ctx)
+    mean_gap = stream.time_per_output_chunk()
+    if mean_gap is not None:
+        instruments.time_per_output_chunk.record(mean_gap, ended, ctx)
+    instruments.streams.add(1, {**ended, names.OUTCOME: ending.outcome}, ctx)
+    for event_type, count in stream.counts.items():
+        metric_type = event_type if _METRIC_TYPE.fullmatch(event_type) else names.OTHER
+        instruments.events.add(
+            count,
+            _key(common, names.EVENT_TYPE, metric_type),
+            _key(common, names.EVENT_TYPE, names.OTHER),
+        )
+    for kind, count in stream.anomalies.items():
+        instruments.anomalies.add(
+            count,
+            _key(common, names.ANOMALY_KIND, kind),
+            _key(common, names.ANOMALY_KIND, names.OTHER),
+        )
+    if stream.rate_limited(ending):
+        hit = dict(common)
+        facts = stream.rate_limit
+        if facts.window is not None:
+            hit[names.RL_WINDOW] = facts.window
+        if facts.quota_id is not None:
+            hit[names.RL_QUOTA_ID] = facts.quota_id
+        if facts.retry_after is not None:
+            instruments.retry_after.record(facts.retry_after, hit, ctx)
+        hit[names.ERROR_TYPE] = ending.error_type
+        instruments.rate_limit_hits.add(1, hit, ctx)
