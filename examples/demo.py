@@ -12,9 +12,10 @@ failures (the seed transcript's ``response.failed`` and synthesized HTTP 429s), 
 headroom, slow first tokens and more truncations, so that every alert but ``LLMNoStreams``
 fires within minutes of ``docker compose up``.
 
-Export is configured by the standard variables only: ``OTEL_SERVICE_NAME``,
-``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_EXPORTER_OTLP_ENDPOINT`` (and per-signal variants),
-``OTEL_EXPORTER_OTLP_PROTOCOL`` (``grpc`` or ``http/protobuf``), ``OTEL_METRIC_EXPORT_INTERVAL``.
+Export is set up by ``otel_responses.configure()`` from the standard variables only:
+``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_EXPORTER_OTLP_ENDPOINT`` (and
+per-signal variants), ``OTEL_EXPORTER_OTLP_PROTOCOL`` (``grpc`` or ``http/protobuf``),
+``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_TRACES_EXPORTER`` etc., ``OTEL_RESPONSES_EXIT_TIMEOUT``.
 Demo knobs: ``DEMO_WORKERS`` (4), ``DEMO_CYCLE_S`` (720), ``DEMO_INCIDENT_S`` (``120-540``),
 ``DEMO_SPEED`` (1.0; >1 compresses every pause), ``DEMO_DURATION_S`` (0 = forever),
 ``DEMO_EXAMPLES`` (this file's folder).
@@ -33,18 +34,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import structlog
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from typing import TYPE_CHECKING, Any
 
 import otel_responses
+
+if TYPE_CHECKING:
+    from otel_responses._configure import Configured
 
 HERE = Path(__file__).resolve().parent
 _MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,128})"')
@@ -311,57 +306,22 @@ class Demo:
 
 
 # ------------------------------------------------------------------------- OTLP set-up
-def _protocol(signal: str) -> str:
-    return (os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
-            or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf").strip()
-
-
-def otlp_exporters() -> tuple[Any, Any, Any]:
-    """OTLP span, metric and log exporters over the protocol the OTEL_* variables name; each
-    reads its endpoint, headers and timeout from the standard variables itself."""
-    if _protocol("TRACES") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    if _protocol("METRICS") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    if _protocol("LOGS") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-    return OTLPSpanExporter(), OTLPMetricExporter(), OTLPLogExporter()
-
-
-def providers() -> tuple[TracerProvider, MeterProvider, LoggerProvider]:
-    default = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: "otel-responses-demo"}
-    resource = Resource.create(default)
-    spans, metrics, logs = otlp_exporters()
-    tracer_provider = TracerProvider(resource=resource)
-    tracer_provider.add_span_processor(BatchSpanProcessor(spans))
-    # The export interval comes from OTEL_METRIC_EXPORT_INTERVAL.
-    meter_provider = MeterProvider(resource=resource,
-                                   metric_readers=[PeriodicExportingMetricReader(metrics)])
-    logger_provider = LoggerProvider(resource=resource)
-    logger_provider.add_log_record_processor(BatchLogRecordProcessor(logs))
-    # The library's structlog events (failure, end) become OTel log records linked to their
-    # stream's trace; debug events (start, first token) are dropped.
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            otel_responses.OTelLogProcessor(logger_provider),
-            structlog.processors.KeyValueRenderer(key_order=["event"]),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+def setup() -> Configured:
+    """Tracer, meter and logger providers from the OTEL_* variables: otel_responses.configure(),
+    the one set-up path (the CLI and the proxy use it too). The library's structlog events of
+    INFO and above (failure, end) become OTel log records linked to their stream's trace."""
+    named = os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get(
+        "OTEL_RESOURCE_ATTRIBUTES", "")
+    return otel_responses.configure(
+        service_name=None if named else "otel-responses-demo",
+        instrument=False,  # the demo feeds the hook directly; no SDK to instrument
+        log_level=logging.INFO,
     )
-    return tracer_provider, meter_provider, logger_provider
 
 
 def main() -> int:
-    tracer_provider, meter_provider, logger_provider = providers()
+    telemetry = setup()
+    tracer_provider, meter_provider = telemetry.tracer_provider, telemetry.meter_provider
     start, end = (float(x) for x in os.environ.get("DEMO_INCIDENT_S", "120-540").split("-"))
     demo = Demo(
         tracer_provider, meter_provider, Path(os.environ.get("DEMO_EXAMPLES", HERE)),
@@ -374,9 +334,8 @@ def main() -> int:
                             float(os.environ.get("DEMO_DURATION_S", "0")))
         print(f"demo: {dict(outcomes)}", file=sys.stderr)
     finally:
-        tracer_provider.shutdown()
-        meter_provider.shutdown()
-        logger_provider.shutdown()
+        # Bounded (OTEL_RESPONSES_EXIT_TIMEOUT, 2 s): a dead collector cannot hold the exit.
+        telemetry.shutdown()
     return 0
 
 
