@@ -14,47 +14,11 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.semconv.schemas import Schemas
 
-from . import _registry as names
-from ._version import __version__
+from .. import _registry as names
+from .._version import __version__
 
 _SCOPE = "otel_responses"
 _SCHEMA_URL = Schemas.V1_41_1.value
-
-# Bucket boundaries the GenAI semantic conventions advise.
-DURATION_BUCKETS = (
-    0.01,
-    0.02,
-    0.04,
-    0.08,
-    0.16,
-    0.32,
-    0.64,
-    1.28,
-    2.56,
-    5.12,
-    10.24,
-    20.48,
-    40.96,
-    81.92,
-)
-TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
-# Time per output chunk is sub-second; finer low buckets than the duration ones.
-CHUNK_BUCKETS = (
-    0.001,
-    0.002,
-    0.005,
-    0.01,
-    0.02,
-    0.04,
-    0.06,
-    0.08,
-    0.1,
-    0.25,
-    0.5,
-    0.75,
-    1.0,
-    2.5,
-)
 
 
 AttributeKey = tuple[tuple[str, Any], ...]
@@ -73,10 +37,11 @@ class CumulativeCounter:
 
     MAX_SERIES = 2048
 
-    def __init__(self, meter: metrics.Meter, name: str, unit: str, description: str) -> None:
+    def __init__(self, meter: metrics.Meter, name: str) -> None:
+        entry = names.METRICS[name]
         self._totals: dict[AttributeKey, int] = {}
         self._lock = threading.Lock()
-        meter.create_observable_counter(name, [self._observe], unit, description)
+        meter.create_observable_counter(name, [self._observe], entry.unit, entry.brief)
 
     def add(self, amount: int, attributes: AttributeKey, overflow: AttributeKey) -> None:
         """Add ``amount`` for ``attributes`` (a sorted items tuple); ``overflow`` is the set to
@@ -93,75 +58,53 @@ class CumulativeCounter:
         return [metrics.Observation(total, dict(key)) for key, total in items]
 
 
+def _histogram(meter: metrics.Meter, name: str) -> metrics.Histogram:
+    entry = names.METRICS[name]
+    return meter.create_histogram(
+        name, entry.unit, entry.brief, explicit_bucket_boundaries_advisory=entry.buckets
+    )
+
+
+def _counter(meter: metrics.Meter, name: str) -> metrics.Counter:
+    entry = names.METRICS[name]
+    return meter.create_counter(name, entry.unit, entry.brief)
+
+
+def _gauge(meter: metrics.Meter, name: str) -> metrics._Gauge:
+    entry = names.METRICS[name]
+    return meter.create_gauge(name, entry.unit, entry.brief)
+
+
 class Instruments:
-    """Every instrument named in the registry, on one meter."""
+    """Every instrument named in the registry, on one meter, each built from its entry."""
 
     def __init__(self, meter: metrics.Meter) -> None:
-        hist = meter.create_histogram
-        count = meter.create_counter
-        self.duration = hist(
-            names.OPERATION_DURATION,
-            "s",
-            "GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        self.duration = _histogram(meter, names.OPERATION_DURATION)
+        self.token_usage = _histogram(meter, names.TOKEN_USAGE)
+        self.time_to_first_chunk = _histogram(meter, names.TIME_TO_FIRST_CHUNK_METRIC)
+        self.time_per_output_chunk = _histogram(meter, names.TIME_PER_OUTPUT_CHUNK)
+        self.time_to_first_token = _histogram(meter, names.TIME_TO_FIRST_TOKEN_METRIC)
+        self.retry_after = _histogram(meter, names.RATE_LIMIT_RETRY_AFTER)
+        self.token_details = _histogram(meter, names.TOKEN_DETAILS)
+        self.streams = _counter(meter, names.STREAMS)
+        self.rate_limit_hits = _counter(meter, names.RATE_LIMIT_HITS)
+        self.internal_errors = _counter(meter, names.INTERNAL_ERRORS)
+        self.events = CumulativeCounter(meter, names.EVENTS)
+        self.anomalies = CumulativeCounter(meter, names.ANOMALIES)
+        self.headroom = tuple(
+            (field, _gauge(meter, name))
+            for field, name in (
+                ("remaining_requests", names.REMAINING_REQUESTS),
+                ("remaining_tokens", names.REMAINING_TOKENS),
+                ("remaining_input_tokens", names.REMAINING_INPUT_TOKENS),
+                ("remaining_output_tokens", names.REMAINING_OUTPUT_TOKENS),
+                ("limit_requests", names.LIMIT_REQUESTS),
+                ("limit_tokens", names.LIMIT_TOKENS),
+                ("limit_input_tokens", names.LIMIT_INPUT_TOKENS),
+                ("limit_output_tokens", names.LIMIT_OUTPUT_TOKENS),
+            )
         )
-        self.token_usage = hist(
-            names.TOKEN_USAGE,
-            "{token}",
-            "Number of input and output tokens used.",
-            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
-        )
-        self.time_to_first_chunk = hist(
-            names.TIME_TO_FIRST_CHUNK_METRIC,
-            "s",
-            "Time to the first chunk of the stream.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
-        self.time_per_output_chunk = hist(
-            names.TIME_PER_OUTPUT_CHUNK,
-            "s",
-            "Mean time between output chunks of a stream.",
-            explicit_bucket_boundaries_advisory=CHUNK_BUCKETS,
-        )
-        self.time_to_first_token = hist(
-            names.TIME_TO_FIRST_TOKEN_METRIC,
-            "s",
-            "Time to the first output delta.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
-        self.retry_after = hist(
-            names.RATE_LIMIT_RETRY_AFTER,
-            "s",
-            "Retry-after of rate-limit hits.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
-        self.streams = count(names.STREAMS, "{stream}", "Ended streams by outcome.")
-        self.events = CumulativeCounter(meter, names.EVENTS, "{event}", "SSE events by type.")
-        self.rate_limit_hits = count(names.RATE_LIMIT_HITS, "{hit}", "Rate-limit hits.")
-        self.anomalies = CumulativeCounter(
-            meter, names.ANOMALIES, "{event}", "Anomalous SSE events."
-        )
-        self.internal_errors = count(
-            names.INTERNAL_ERRORS, "{error}", "Faults inside otel-responses, swallowed."
-        )
-        self.remaining_requests = meter.create_gauge(
-            names.REMAINING_REQUESTS, "{request}", "x-ratelimit-remaining-requests."
-        )
-        self.remaining_tokens = meter.create_gauge(
-            names.REMAINING_TOKENS, "{token}", "x-ratelimit-remaining-tokens."
-        )
-        self.limit_requests = meter.create_gauge(
-            names.LIMIT_REQUESTS, "{request}", "x-ratelimit-limit-requests."
-        )
-        self.limit_tokens = meter.create_gauge(
-            names.LIMIT_TOKENS, "{token}", "x-ratelimit-limit-tokens."
-        )
-        self.token_details = hist(
-            names.TOKEN_DETAILS,
-            "{token}",
-            "Cached input and reasoning output tokens.",
-            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
-        )
+        """``(RateLimit field, gauge)`` pairs: the headroom gauges set from response headers."""
 
 
 _lock = threading.Lock()
