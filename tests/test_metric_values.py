@@ -2,7 +2,7 @@
 
 Other tests check that the timing metrics exist; these check their numbers, so a wrong divisor,
 a wrong start or a delta time taken from the wrong event fails here. The hook's clock (the
-module-level ``_now`` its module reads ``time.perf_counter_ns`` through) is replaced by a clock
+module-level alias of ``time.perf_counter_ns`` it reads) is replaced by a clock
 that only moves when the test says so; each chunk is fed at a known time, and every figure is
 derived from those times:
 
@@ -53,17 +53,19 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
-    """Patch every otel_responses module that reads the clock through a ``_now`` name (the
-    core is being split into modules: wherever the name moved, it is found and replaced)."""
+    """Replace every module-level alias of ``time.perf_counter_ns`` in otel_responses (the
+    stream core reads the clock through one, and modules import it by name): wherever the
+    refactored core keeps its clock, under whatever name, it is found and replaced."""
     fake = Clock()
     patched = []
-    for name, module in list(sys.modules.items()):
-        if name.partition(".")[0] != otel_responses.__name__:
+    for module_name, module in list(sys.modules.items()):
+        if module_name.partition(".")[0] != otel_responses.__name__:
             continue
-        if getattr(module, "_now", None) is time.perf_counter_ns:
-            monkeypatch.setattr(module, "_now", fake)
-            patched.append(name)
-    assert patched, "no otel_responses module reads time.perf_counter_ns through `_now` any more"
+        for attr, value in list(vars(module).items()):
+            if value is time.perf_counter_ns:
+                monkeypatch.setattr(module, attr, fake)
+                patched.append(f"{module_name}.{attr}")
+    assert patched, "no otel_responses module reads the clock through time.perf_counter_ns"
     yield fake
 
 
@@ -240,3 +242,47 @@ def test_decoded_events_are_timed_on_arrival_too(telemetry: Telemetry, clock: Cl
     assert attrs[TTFT_ATTR] == 1.5
     [(mean_gap, _)] = histogram(telemetry, TPOC_METRIC)
     assert mean_gap == pytest.approx((4.5 - 1.5) / 2, abs=1e-12)
+
+
+def chat_chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+    chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "gpt-4o",
+             "choices": [choice]}  # fmt: skip
+    return f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode()
+
+
+def test_chat_completions_time_the_first_output_not_the_role_chunk(
+    telemetry: Telemetry, clock: Clock
+) -> None:
+    """A Chat Completions stream opens with a role-only chunk: that is its first chunk, not its
+    first token; the output deltas (content, then a tool-call argument) are timed."""
+    clock.at(0)
+    hook = ResponseStreamHook(
+        model="gpt-4o",
+        dialect="chat_completions",
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+    )
+    tool_call = {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": "{}"}}
+    for at, chunk in [
+        (0.2, chat_chunk({"role": "assistant", "content": ""})),
+        (0.5, chat_chunk({"content": "Hel"})),
+        (0.9, chat_chunk({"content": "lo"})),
+        (1.7, chat_chunk({"tool_calls": [tool_call]})),
+        (2.0, chat_chunk({}, finish_reason="stop")),
+        (2.1, b"data: [DONE]\n\n"),
+    ]:
+        clock.at(at)
+        hook.feed(chunk)
+    clock.at(2.5)
+    hook.end()
+    [span] = telemetry.finished()
+    attrs = dict(span.attributes or {})
+    assert attrs["otel_responses.stream.outcome"] == "completed"
+    assert attrs[TTFC_ATTR] == 0.2
+    assert attrs[TTFT_ATTR] == 0.5
+    assert attrs["otel_responses.deltas.count"] == 3
+    assert histogram(telemetry, TTFT_METRIC) == [(0.5, 1)]
+    [(mean_gap, _)] = histogram(telemetry, TPOC_METRIC)
+    assert mean_gap == pytest.approx((1.7 - 0.5) / 2, abs=1e-12)
+    assert histogram(telemetry, DURATION_METRIC) == [(2.5, 1)]
