@@ -228,7 +228,7 @@ def test_instrument_httpx_ignores_other_requests_and_uninstruments(telemetry: Te
     instrument_httpx(client)  # a second call does not wrap twice
     assert isinstance(client._transport, ObservingTransport)
     assert not isinstance(client._transport.inner, ObservingTransport)
-    client.post("https://api.test/v1/chat/completions", json={"model": "gpt-4o"}).read()
+    client.post("https://api.test/v1/embeddings", json={"model": "gpt-4o"}).read()
     client.post("https://api.test/v1/responses/compact", json={"model": "gpt-4o"}).read()
     assert telemetry.finished() == ()
     uninstrument_httpx(client)

@@ -23,6 +23,7 @@ from ._facts import (
     Kind,
     RateLimit,
     Reader,
+    RequestFacts,
     Sink,
     Usage,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "Kind",
     "RateLimit",
     "Reader",
+    "RequestFacts",
     "Sink",
     "Usage",
     "detect",

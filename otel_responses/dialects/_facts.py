@@ -201,6 +201,22 @@ class HTTPFacts(NamedTuple):
     """For an error status: the body's error, else ``None``."""
 
 
+class RequestFacts(NamedTuple):
+    """What a request says about the call: the model asked for, and whether it streams."""
+
+    model: str | None
+    stream: bool
+
+
+def body_request_facts(body: Any) -> RequestFacts:
+    """Model and stream flag from a JSON request body's ``model`` and ``stream`` fields (the
+    OpenAI and Anthropic APIs)."""
+    if not isinstance(body, dict):
+        return RequestFacts(None, True)
+    model = body.get("model")
+    return RequestFacts(model[:256] if isinstance(model, str) else None, body.get("stream") is True)
+
+
 class Dialect(Protocol):
     """A streaming API: its constants, how to recognise it, and a reader per stream."""
 
@@ -222,6 +238,10 @@ class Dialect(Protocol):
 
     def sniff_object(self, obj: Any) -> bool:
         """Whether a first event given as a dict or SDK object is in this dialect."""
+
+    def request(self, path: str, body: Any) -> RequestFacts:
+        """Model and stream flag of a request, from its path and parsed JSON body (``None``
+        when it could not be read)."""
 
     def reader(self, sink: Sink) -> Reader:
         """A reader for one stream, reporting to ``sink``."""

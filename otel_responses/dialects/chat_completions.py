@@ -32,7 +32,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._access import field, integer, loads, text
-from ._facts import Event, HTTPFacts, Kind, Reader, Sink, Usage
+from ._facts import (
+    Event,
+    HTTPFacts,
+    Kind,
+    Reader,
+    RequestFacts,
+    Sink,
+    Usage,
+    body_request_facts,
+)
 from ._openai import error_of, http_facts, provider_for_host
 
 START = "chat.completion.start"
@@ -268,6 +277,9 @@ class ChatCompletions:
 
     def sniff_object(self, obj: Any) -> bool:
         return field(obj, "object") == "chat.completion.chunk" or field(obj, "choices") is not None
+
+    def request(self, path: str, body: Any) -> RequestFacts:
+        return body_request_facts(body)
 
     def reader(self, sink: Sink) -> Reader:
         return ChatReader(sink)

@@ -13,7 +13,16 @@ import re
 from typing import Any
 
 from ._access import MAX_TYPE_CHARS, field, integer, loads, text
-from ._facts import Event, HTTPFacts, Kind, Reader, Sink, Usage
+from ._facts import (
+    Event,
+    HTTPFacts,
+    Kind,
+    Reader,
+    RequestFacts,
+    Sink,
+    Usage,
+    body_request_facts,
+)
 from ._openai import error_of, http_facts, provider_for_host
 
 _TERMINAL = {
@@ -218,6 +227,9 @@ class Responses:
     def sniff_object(self, obj: Any) -> bool:
         found = field(obj, "type")
         return isinstance(found, str) and found.startswith("response.")
+
+    def request(self, path: str, body: Any) -> RequestFacts:
+        return body_request_facts(body)
 
     def reader(self, sink: Sink) -> Reader:
         return ResponsesReader(sink)

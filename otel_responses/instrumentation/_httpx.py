@@ -54,6 +54,7 @@ from typing import Any
 
 from .. import _faults
 from .._hook import ResponseStreamHook
+from ..dialects import RequestFacts, for_request
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """Non-streamed and error bodies larger than this are not parsed for telemetry."""
@@ -382,55 +383,53 @@ _MODULES_SYNC = tuple(m.SyncByteStream for m in _MODULES)
 
 
 # --- plain httpx clients ----------------------------------------------------------------------
-_RESPONSES_PATH = re.compile(r"/responses/?$")
-_RESUME_PATH = re.compile(r"/responses/[A-Za-z0-9_\-]+/?$")
 _MODEL_RE = re.compile(rb'"model"\s*:\s*"([^"\\]{1,200})"')
 
 
-def _request_facts(request: Any) -> tuple[str | None, bool]:
-    """``(model, stream)`` from a request body, without reading a streaming body."""
+def _request_body(request: Any) -> tuple[Any, str | None]:
+    """The parsed JSON body of a request (``None`` if unreadable), and a ``model`` found by a
+    scan when the body is too large to parse; a streaming request body is never read."""
     try:
         content = request.content
     except Exception:  # RequestNotRead: a streaming request body is left alone
-        return None, True
+        return None, None
     if not content:
-        return None, True
+        return None, None
     if len(content) <= _MAX_REQUEST_SCAN:
         try:
-            body = json.loads(content)
+            return json.loads(content), None
         except ValueError:
-            body = None
-        if isinstance(body, dict):
-            model = body.get("model")
-            return (model if isinstance(model, str) else None), body.get("stream") is True
+            return None, None
     found = _MODEL_RE.search(content)
-    return (found.group(1).decode("utf-8", "replace") if found else None), True
+    return None, (found.group(1).decode("utf-8", "replace") if found else None)
 
 
 def _hook_for_request(request: Any, providers: tuple[Any, Any]) -> ResponseStreamHook | None:
-    """A hook for a Responses API request (``POST …/responses``, or a resumed stream
-    ``GET …/responses/{id}?stream=true``), else ``None``."""
+    """A hook for a request of a streaming API a dialect recognises (a ``GET`` only when it
+    asks for a stream, as a resumed Responses stream does), else ``None``."""
     if active.get() is not None:
         return None  # an instrumented SDK call already observes this request
     url = request.url
-    path = url.path
     method = request.method.upper()
-    if method == "POST" and _RESPONSES_PATH.search(path):
-        model, stream = _request_facts(request)
-    elif (
-        method == "GET"
-        and _RESUME_PATH.search(path)
-        and url.params.get("stream", "").lower() == "true"
-    ):
-        model, stream = None, True
-    else:
+    dialect = for_request(method, url.host or None, url.path)
+    if dialect is None:
         return None
+    if method == "GET":
+        if url.params.get("stream", "").lower() != "true":
+            return None
+        facts = RequestFacts(None, True)
+    else:
+        body, scanned = _request_body(request)
+        facts = dialect.request(url.path, body)
+        if facts.model is None and scanned is not None:
+            facts = facts._replace(model=scanned)
     port = url.port or {"https": 443, "http": 80}.get(url.scheme)
     return ResponseStreamHook(
-        model=model,
+        dialect=dialect,
+        model=facts.model,
         server_address=url.host or None,
         server_port=port,
-        stream=stream,
+        stream=facts.stream,
         tracer_provider=providers[0],
         meter_provider=providers[1],
     )

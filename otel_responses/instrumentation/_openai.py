@@ -36,7 +36,8 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import _faults
 from .._hook import ResponseStreamHook
-from ._httpx import _RESPONSES_PATH, _RESUME_PATH, active, anchor_to, observe_response
+from ..dialects import for_request
+from ._httpx import active, anchor_to, observe_response
 
 _providers: dict[str, Any] = {"tracer_provider": None, "meter_provider": None}
 _saved: list[tuple[type, str, Any]] = []
@@ -45,22 +46,20 @@ _saved: list[tuple[type, str, Any]] = []
 def _hook_for_call(client: Any, options: Any, stream: bool) -> ResponseStreamHook | None:
     if active.get() is not None or not is_instrumentation_enabled():
         return None
-    method = str(getattr(options, "method", "")).lower()
+    method = str(getattr(options, "method", "")).upper()
     path = str(getattr(options, "url", "")).partition("?")[0]
-    if method == "post" and _RESPONSES_PATH.search(path):
-        body = getattr(options, "json_data", None)
-        model = body.get("model") if isinstance(body, dict) else None
-    elif method == "get" and stream and _RESUME_PATH.search(path):
-        model = None
-    else:
-        return None
     base = getattr(client, "base_url", None)
     host = getattr(base, "host", None) or None
+    dialect = for_request(method, host, path)
+    if dialect is None or (method == "GET" and not stream):
+        return None
+    facts = dialect.request(path, getattr(options, "json_data", None))
     port = getattr(base, "port", None) or {"https": 443, "http": 80}.get(
         str(getattr(base, "scheme", ""))
     )
     return ResponseStreamHook(
-        model=model if isinstance(model, str) else None,
+        dialect=dialect,
+        model=facts.model,
         server_address=host,
         server_port=port,
         stream=bool(stream),
