@@ -586,7 +586,7 @@ def configure(
         )
         return _fallback(arguments)
     finally:
-        for problem in problems:
+        for problem in dict.fromkeys(problems):  # a variable read for 3 signals: one warning
             warnings.warn(problem, ConfigureWarning, stacklevel=3)
 
 
@@ -670,7 +670,7 @@ def _exporter(
             "metrics": ConsoleMetricExporter,
             "logs": ConsoleLogRecordExporter,
         }[signal]
-        return console()
+        return console(out=sys.stdout)  # today's stdout, not the one of import time
     protocol = settings.protocols[signal]
     try:
         inner = _otlp_exporters(signal, protocol, arguments["endpoint"], arguments["headers"])

@@ -1,0 +1,550 @@
+"""``otel_responses.configure()``: the standard variables and keyword arguments, exporter choice,
+idempotence, bad settings, real export to loopback receivers, and the bounded exit.
+
+In-process tests use ``set_global=False`` (the global providers can be set once per process) and
+shut their handle down. What needs a fresh process — the global set-up, idempotence, instrumenting,
+and the exit with a dead collector — runs in a child process with default settings. Collectors
+simulated on 127.0.0.1: a refused port, a black hole (listens, never accepts, reads or answers),
+and one answering 503 (HTTP) / UNAVAILABLE (gRPC); the live ones are
+``tests/otlp_receiver.py``'s real OTLP receivers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from concurrent import futures
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import structlog
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+from otel_responses import _configure, configure, replay
+from otel_responses._configure import Configured, ConfigureWarning
+from tests.conftest import FIXTURES
+from tests.otlp_receiver import GrpcReceiver, HttpReceiver, Received
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = FIXTURES / "seed__failed-rate-limit.sse"
+EXIT_BOUND_S = 2.0  # the default bound: from the end of the work to the process's exit
+
+
+# --- collectors that are not there ----------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (connections are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def black_hole() -> Iterator[int]:
+    """Listens and never accepts: the kernel completes the TCP handshake (up to the backlog),
+    then nothing is ever read or answered."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(128)
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        server.close()
+
+
+@contextmanager
+def http_503() -> Iterator[int]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Unavailable:
+    def Export(self, request: Any, context: Any) -> Any:
+        context.abort(grpc.StatusCode.UNAVAILABLE, "collector overloaded")
+
+
+@contextmanager
+def grpc_unavailable() -> Iterator[int]:
+    """The gRPC form of a 503: every Export answers UNAVAILABLE."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    for module, base, add in (
+        (trace_service_pb2_grpc, "TraceServiceServicer", "add_TraceServiceServicer_to_server"),
+        (
+            metrics_service_pb2_grpc,
+            "MetricsServiceServicer",
+            "add_MetricsServiceServicer_to_server",
+        ),
+        (logs_service_pb2_grpc, "LogsServiceServicer", "add_LogsServiceServicer_to_server"),
+    ):
+        servicer = type(base, (_Unavailable, getattr(module, base)), {})()
+        getattr(module, add)(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop(grace=None)
+
+
+@contextmanager
+def collector(kind: str, protocol: str) -> Iterator[int]:
+    if kind == "refused":
+        yield free_port()
+    elif kind == "black_hole":
+        with black_hole() as port:
+            yield port
+    elif protocol == "grpc":
+        with grpc_unavailable() as port:
+            yield port
+    else:
+        with http_503() as port:
+            yield port
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No OTEL_* variable of the test runner leaks in; structlog starts unconfigured."""
+    for name in list(os.environ):
+        if name.startswith("OTEL_"):
+            monkeypatch.delenv(name)
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
+
+
+def local(**kwargs: Any) -> Configured:
+    """A non-global set-up that instruments nothing and leaves structlog alone, unless asked."""
+    options: dict[str, Any] = {"set_global": False, "instrument": False}
+    options["configure_structlog"] = False
+    options.update(kwargs)
+    return configure(**options)
+
+
+def resource_of(handle: Configured) -> dict[str, Any]:
+    return dict(handle.tracer_provider.resource.attributes)
+
+
+# --- the standard variables, and keyword arguments over them --------------------------------
+
+
+def test_service_name_and_resource_attributes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=staging,team=llm")
+    handle = local(traces_exporter="none", metrics_exporter="none", logs_exporter="none")
+    attrs = resource_of(handle)
+    assert attrs["service.name"] == "from-env"
+    assert attrs["deployment.environment"] == "staging" and attrs["team"] == "llm"
+    assert handle.meter_provider._sdk_config.resource.attributes["service.name"] == "from-env"
+    assert handle.shutdown()
+
+
+def test_keyword_arguments_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "team=env,region=eu")
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    monkeypatch.setenv(_configure.EXIT_TIMEOUT_ENV, "7")
+    handle = local(
+        service_name="from-kwarg",
+        resource_attributes={"team": "kwarg"},
+        traces_exporter="none",
+        metrics_exporter="none",
+        logs_exporter="none",
+        exit_timeout=0.5,
+    )
+    attrs = resource_of(handle)
+    assert attrs["service.name"] == "from-kwarg"
+    assert attrs["team"] == "kwarg" and attrs["region"] == "eu"
+    assert handle.exporters["traces"] == ()
+    assert handle.exit_timeout == 0.5
+    assert handle.shutdown()
+
+
+def test_exporter_variables_choose_per_signal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console,otlp")
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    monkeypatch.setenv(_configure.EXIT_TIMEOUT_ENV, "0.75")
+    handle = local(endpoint=f"http://127.0.0.1:{free_port()}")
+    assert handle.exporters == {
+        "traces": ("console", "otlp"),
+        "metrics": (),
+        "logs": ("otlp",),  # the spec's default
+    }
+    assert handle.exit_timeout == 0.75
+    handle.shutdown(0.1, report=False)
+
+
+def test_console_exporter_prints_spans_metrics_and_logs(capfd: pytest.CaptureFixture[str]) -> None:
+    handle = local(
+        traces_exporter="console",
+        metrics_exporter="console",
+        logs_exporter="console",
+        configure_structlog=True,
+    )
+    replay(SEED, tracer_provider=handle.tracer_provider, meter_provider=handle.meter_provider)
+    assert handle.shutdown(5.0)
+    out = capfd.readouterr().out
+    assert '"name": "chat gpt-4o-2024-08-06"' in out  # the span
+    assert "otel_responses.streams" in out  # a metric
+    assert "otel_responses.stream.end" in out  # a log record
+
+
+def test_none_exports_nothing_and_shutdown_reports_success(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    handle = local(traces_exporter="none", metrics_exporter="none", logs_exporter="none")
+    replay(SEED, tracer_provider=handle.tracer_provider, meter_provider=handle.meter_provider)
+    assert handle.shutdown() is True
+    assert handle.dropped is None
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+# --- export to live receivers ---------------------------------------------------------------
+
+
+def check_all_three(received: Received, service: str) -> None:
+    (span,) = received.spans()
+    assert span.name == "chat gpt-4o-2024-08-06"
+    assert {"otel_responses.streams", "gen_ai.client.operation.duration"} <= {
+        m.name for m in received.metrics()
+    }
+    bodies = [record.body.string_value for record in received.logs()]
+    assert "otel_responses.stream.end" in bodies
+    (request,) = received.requests["traces"]
+    service_names = [
+        kv.value.string_value
+        for kv in request.resource_spans[0].resource.attributes
+        if kv.key == "service.name"
+    ]
+    assert service_names == [service]
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_exports_spans_metrics_and_logs_from_the_variables(
+    protocol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = GrpcReceiver() if protocol == "grpc" else HttpReceiver()
+    with receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+        monkeypatch.setenv("OTEL_SERVICE_NAME", "configured-app")
+        handle = local(configure_structlog=True)
+        replay(SEED, tracer_provider=handle.tracer_provider, meter_provider=handle.meter_provider)
+        assert handle.shutdown(10.0) is True
+        check_all_three(receiver.received, "configured-app")
+
+
+def test_endpoint_and_protocol_arguments_override_the_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with HttpReceiver() as http:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        handle = local(
+            endpoint=http.endpoint,
+            protocol="http/protobuf",
+            service_name="kw",
+            configure_structlog=True,
+        )
+        replay(SEED, tracer_provider=handle.tracer_provider, meter_provider=handle.meter_provider)
+        assert handle.shutdown(10.0) is True
+        check_all_three(http.received, "kw")
+
+
+def test_per_signal_endpoint_and_protocol_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    with GrpcReceiver() as grpc_receiver, HttpReceiver() as http:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", http.endpoint)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", grpc_receiver.endpoint)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
+        handle = local(configure_structlog=True)
+        replay(SEED, tracer_provider=handle.tracer_provider, meter_provider=handle.meter_provider)
+        assert handle.shutdown(10.0) is True
+        assert [s.name for s in grpc_receiver.received.spans()] == ["chat gpt-4o-2024-08-06"]
+        assert http.received.spans() == []
+        assert http.received.metrics() and http.received.logs()
+        assert grpc_receiver.received.metrics() == []
+
+
+# --- bad settings: one warning each, and the default ----------------------------------------
+
+
+def configure_warnings(**kwargs: Any) -> tuple[Configured, list[warnings.WarningMessage]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        handle = local(**kwargs)
+    return handle, [w for w in caught if issubclass(w.category, ConfigureWarning)]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "check"),
+    [
+        ("OTEL_TRACES_EXPORTER", "zipkin", lambda h: h.exporters["traces"] == ("otlp",)),
+        ("OTEL_LOGS_EXPORTER", "otlp,jaeger", lambda h: h.exporters["logs"] == ("otlp",)),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", lambda h: True),
+        (_configure.EXIT_TIMEOUT_ENV, "soon", lambda h: h.exit_timeout == 2.0),
+        (_configure.EXIT_TIMEOUT_ENV, "-3", lambda h: h.exit_timeout == 2.0),
+    ],
+)
+def test_a_bad_variable_is_one_warning_and_the_default(
+    variable: str, value: str, check: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with HttpReceiver() as http:
+        handle, caught = configure_warnings(endpoint=http.endpoint)
+        assert len(caught) == 1, [str(w.message) for w in caught]
+        message = str(caught[0].message)
+        assert variable in message and repr(value.split(",")[-1]) in message
+        assert caught[0].filename == __file__ or caught[0].filename.endswith("test_configure.py")
+        assert check(handle)
+        with handle.tracer_provider.get_tracer("t").start_as_current_span("still works"):
+            pass
+        assert handle.shutdown(10.0)  # the default works: the span reached the receiver
+        assert [s.name for s in http.received.spans()] == ["still works"]
+
+
+def test_bad_arguments_are_warnings_not_errors() -> None:
+    handle, caught = configure_warnings(
+        traces_exporter="nope",
+        metrics_exporter="none",
+        logs_exporter="none",
+        protocol="carrier-pigeon",
+        exit_timeout=float("nan"),
+        endpoint=f"http://127.0.0.1:{free_port()}",
+    )
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 3, messages  # one per bad argument (the protocol: not one a signal)
+    assert any("traces_exporter='nope'" in m for m in messages)
+    assert any("protocol='carrier-pigeon'" in m for m in messages)
+    assert any("exit_timeout=nan" in m for m in messages)
+    assert handle.exporters["traces"] == ("otlp",)
+    assert handle.exit_timeout == 2.0
+    handle.shutdown(0.1, report=False)
+
+
+def test_never_raises_into_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("exporter construction exploded")
+
+    monkeypatch.setattr(_configure, "_otlp_exporters", broken)
+    handle, caught = configure_warnings()
+    assert len(caught) == 1 and "exploded" in str(caught[0].message)
+    assert handle.exporters == {"traces": (), "metrics": (), "logs": ()}
+    with handle.tracer_provider.get_tracer("t").start_as_current_span("app keeps working"):
+        pass
+    assert handle.shutdown() is True
+
+
+# --- structlog ------------------------------------------------------------------------------
+
+
+def test_structlog_configured_when_the_app_did_not() -> None:
+    handle = local(
+        traces_exporter="none",
+        metrics_exporter="none",
+        logs_exporter="none",
+        configure_structlog=True,
+    )
+    processors = structlog.get_config()["processors"]
+    assert _configure.add_trace_context in processors
+    assert sum(isinstance(p, _configure.OTelLogProcessor) for p in processors) == 1
+    assert handle.shutdown()
+
+
+def test_structlog_of_the_app_is_left_alone() -> None:
+    def mine(logger: Any, method: str, event_dict: Any) -> Any:
+        return event_dict
+
+    structlog.configure(processors=[mine, structlog.processors.JSONRenderer()])
+    handle = local(
+        traces_exporter="none",
+        metrics_exporter="none",
+        logs_exporter="none",
+        configure_structlog=True,
+    )
+    processors = structlog.get_config()["processors"]
+    assert processors[0] is mine and len(processors) == 2
+    extra = handle.structlog_processors()
+    assert extra[0] is _configure.add_trace_context
+    assert isinstance(extra[1], _configure.OTelLogProcessor)
+    assert handle.shutdown()
+
+
+# --- shutdown -------------------------------------------------------------------------------
+
+
+def test_shutdown_with_a_refused_collector_is_bounded_and_says_so_once(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    port = free_port()
+    handle = local(endpoint=f"http://127.0.0.1:{port}", configure_structlog=True)
+    replay(SEED, tracer_provider=handle.tracer_provider, meter_provider=handle.meter_provider)
+    assert handle.shutdown(0.5) is False
+    assert handle.shutdown() is False  # the same answer, nothing done twice
+    err = capfd.readouterr().err
+    assert err.count("telemetry dropped") == 1, err
+    (line,) = [line for line in err.splitlines() if "telemetry dropped" in line]
+    assert f"http://127.0.0.1:{port}/v1/{{traces,metrics,logs}}" in line
+    assert handle.dropped is not None and handle.dropped in line
+    assert "Traceback" not in err
+
+
+# --- a fresh process: global set-up, idempotence, instrumenting --------------------------------
+
+GLOBAL_CHILD = textwrap.dedent(
+    """
+    import json, warnings
+    warnings.simplefilter("always")
+    from opentelemetry import metrics, trace, _logs
+    import otel_responses
+    from otel_responses.instrumentation import OpenAIResponsesInstrumentor
+
+    with warnings.catch_warnings(record=True) as caught:
+        first = otel_responses.configure(service_name="app")
+        again = otel_responses.configure(service_name="app")
+        other = otel_responses.configure(service_name="other")
+        other_again = otel_responses.configure(service_name="other")
+    print(json.dumps({
+        "same": first is again is other is other_again,
+        "warnings": [str(w.message) for w in caught],
+        "global_tracer": trace.get_tracer_provider() is first.tracer_provider,
+        "global_meter": metrics.get_meter_provider() is first.meter_provider,
+        "global_logger": _logs.get_logger_provider() is first.logger_provider,
+        "instrumented": OpenAIResponsesInstrumentor().is_instrumented_by_opentelemetry,
+        "service": first.tracer_provider.resource.attributes["service.name"],
+    }))
+    """
+)
+
+
+def run_child(script: str, *args: str, env: dict[str, str] | None = None) -> Any:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        env={**clean, "PYTHONPATH": str(ROOT), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def test_global_set_up_is_idempotent_and_instruments() -> None:
+    with HttpReceiver() as http:
+        child = run_child(GLOBAL_CHILD, env={"OTEL_EXPORTER_OTLP_ENDPOINT": http.endpoint})
+        out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    facts = json.loads(out)
+    assert facts["same"] is True
+    assert len(facts["warnings"]) == 1, facts["warnings"]  # different arguments: warned once
+    assert "already called" in facts["warnings"][0]
+    assert facts["global_tracer"] and facts["global_meter"] and facts["global_logger"]
+    assert facts["instrumented"] is True
+    assert facts["service"] == "app"  # the first set-up stays
+    assert "telemetry dropped" not in err
+
+
+# --- the bounded exit, in a child process with default settings ------------------------------
+
+APP = textwrap.dedent(
+    """
+    import sys, time
+    import otel_responses
+
+    otel_responses.configure()  # default settings; the variables name the collector
+    result = otel_responses.replay(sys.argv[1])  # the global providers: span, metrics, logs
+    assert result.outcome == "failed", result
+    print("work done", time.monotonic(), flush=True)
+    # no shutdown call: configure()'s atexit hook flushes, within the bound
+    """
+)
+
+ONLY = {
+    "traces": {"OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"},
+    "metrics": {"OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"},
+    "logs": {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"},
+}
+
+
+def run_app(env: dict[str, str]) -> tuple[float, str]:
+    """Run APP; return seconds from its "work done" stamp to its exit, and its stderr."""
+    child = run_child(APP, str(SEED), env=env)
+    try:
+        line = child.stdout.readline()  # type: ignore[union-attr]
+        assert line.startswith("work done"), child.communicate(timeout=60)
+        _, err = child.communicate(timeout=60)
+        exited = time.monotonic()  # CLOCK_MONOTONIC: one clock for both processes
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, err
+    return exited - float(line.split()[-1]), err
+
+
+@pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+@pytest.mark.parametrize("kind", ["refused", "black_hole", "unavailable"])
+def test_dead_collector_exit_is_bounded_and_said_once(
+    kind: str, protocol: str, signal: str
+) -> None:
+    with collector(kind, protocol) as port:
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+            **ONLY[signal],
+        }
+        exit_s, err = run_app(env)
+    assert exit_s <= EXIT_BOUND_S, f"exit took {exit_s:.2f}s after the work"
+    assert err.count("telemetry dropped") == 1, err
+    (line,) = [line for line in err.splitlines() if "telemetry dropped" in line]
+    assert line.startswith(f"otel-responses: telemetry dropped: {signal} not exported to ")
+    assert f"127.0.0.1:{port}" in line
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_live_collector_exit_exports_everything_silently(protocol: str) -> None:
+    receiver = GrpcReceiver() if protocol == "grpc" else HttpReceiver()
+    with receiver:
+        exit_s, err = run_app(
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+                "OTEL_SERVICE_NAME": "exiting-app",
+            }
+        )
+        check_all_three(receiver.received, "exiting-app")
+    assert exit_s <= EXIT_BOUND_S, f"exit took {exit_s:.2f}s after the work"
+    assert err == "", err
