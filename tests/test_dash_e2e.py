@@ -46,9 +46,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import structlog
-import yaml
+import yaml  # type: ignore[import-untyped]  # no stubs installed in the venv
 from opentelemetry.exporter.prometheus import PrometheusMetricReader, _CustomCollector
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData
@@ -61,6 +62,7 @@ from prometheus_client.samples import Exemplar
 
 import otel_responses
 from otel_responses import _registry as names
+from tests.proxy.support import Loop, Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = sorted((ROOT / "dashboards" / "grafana").glob("*.json"))
@@ -75,6 +77,7 @@ SCRAPE = 1.0
 # The traffic shape in which each alert must return data; in every other shape it must not.
 ALERT_SHAPE = {
     "LLMStreamFailureRatioHigh": "burst",
+    "LLMProviderErrorBurst": "burst",
     "LLMRateLimitBurst": "burst",
     "LLMRateLimitTokenHeadroomLow": "burst",
     "LLMRateLimitRequestHeadroomLow": "burst",
@@ -82,15 +85,52 @@ ALERT_SHAPE = {
     "LLMStreamTruncatedOrAbandonedSpike": "burst",
     "LLMNoStreams": "idle",
 }
-# Real values for Grafana's template variables, as a user would pick them, and "All".
-PICKED = {"service": SERVICE, "provider": "openai", "model": MODEL, "window": "TPM"}
-ALL = dict.fromkeys(PICKED, ".*")
+# Real values for Grafana's template variables, as a user would pick them, and "All" (each
+# variable's own allValue, as Grafana sends it).
+PICKED = {
+    "service": SERVICE,
+    "provider": "openai",
+    "dialect": "responses",
+    "model": MODEL,
+    "window": "TPM",
+}
+
+
+def _all_values() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for path in DASHBOARDS:
+        for var in json.loads(path.read_text())["templating"]["list"]:
+            out[var["name"]] = var["allValue"]
+    assert set(out) == set(PICKED), (out, PICKED)
+    return out
+
+
+ALL = _all_values()
+# Recorded streams of the other dialects, replayed under their dialect during the burst.
+DIALECT_FIXTURES = ("chat_completions",)
+# Dashboard series that only the dialects not yet in the library write (Anthropic
+# anthropic-ratelimit-input/output-tokens-* gauges, Gemini quota ids). Their expressions must
+# run; once they return data the dialect has landed: move it to DIALECT_FIXTURES and drop the
+# entry (the test fails until then, so the list cannot go stale).
+AWAITING = {
+    "otel_responses_rate_limit_remaining_input_tokens": "anthropic_messages",
+    "otel_responses_rate_limit_remaining_output_tokens": "anthropic_messages",
+    "otel_responses_rate_limit_limit_input_tokens": "anthropic_messages",
+    "otel_responses_rate_limit_limit_output_tokens": "anthropic_messages",
+    "otel_responses_rate_limit_quota_id": "gemini",
+}
+# Streams sent through the real otel-responses proxy (default upstream: a local server that
+# replays recorded transcripts) during the burst.
+PROXIED = ("otel-contrib__text_stream.sse", "pydantic-ai__web_search_stream.sse")
 # Grafana's interval macros. The test's traffic spans ~30 s, so 1m covers all of it.
 MACROS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
 SLOW_TTFT = 11.0  # above the 10 s ceiling of LLMTimeToFirstTokenP95Regression
 # Panels that must show a positive value on burst traffic, not just a finite one.
-POSITIVE = {"Cached and reasoning tokens / s", "Prompt-cache hit share and reasoning share",
-            "otel-responses internal errors / s"}
+POSITIVE = {
+    "Cached and reasoning tokens / s",
+    "Prompt-cache hit share and reasoning share",
+    "otel-responses internal errors / s",
+}
 
 
 # ------------------------------------------------------------------ synthesized SSE traffic
@@ -103,8 +143,13 @@ def _sse(events: list[dict[str, Any]]) -> bytes:
 
 
 def _response(status: str, **extra: Any) -> dict[str, Any]:
-    return {"id": "resp_e2e", "object": "response", "model": RESPONSE_MODEL, "status": status,
-            **extra}
+    return {
+        "id": "resp_e2e",
+        "object": "response",
+        "model": RESPONSE_MODEL,
+        "status": status,
+        **extra,
+    }
 
 
 USAGE = {
@@ -120,55 +165,76 @@ def _head() -> list[dict[str, Any]]:
     return [
         {"type": "response.created", "response": _response("in_progress")},
         {"type": "response.in_progress", "response": _response("in_progress")},
-        {"type": "response.output_item.added", "output_index": 0,
-         "item": {"id": "msg_1", "type": "message", "status": "in_progress"}},
+        {
+            "type": "response.output_item.added",
+            "output_index": 0,
+            "item": {"id": "msg_1", "type": "message", "status": "in_progress"},
+        },
     ]
 
 
 def _deltas(n: int) -> list[dict[str, Any]]:
     return [
-        {"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0,
-         "content_index": 0, "delta": f"word{i} "}
+        {
+            "type": "response.output_text.delta",
+            "item_id": "msg_1",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": f"word{i} ",
+        }
         for i in range(n)
     ]
 
 
 def _tail(terminal: str, **response: Any) -> list[dict[str, Any]]:
     return [
-        {"type": "response.output_item.done", "output_index": 0,
-         "item": {"id": "msg_1", "type": "message", "status": "completed"}},
+        {
+            "type": "response.output_item.done",
+            "output_index": 0,
+            "item": {"id": "msg_1", "type": "message", "status": "completed"},
+        },
         {"type": terminal, "response": _response(terminal.split(".")[1], **response)},
     ]
 
 
 COMPLETED = _sse(_head() + _deltas(12) + _tail("response.completed", usage=USAGE))
 INCOMPLETE = _sse(
-    _head() + _deltas(6)
-    + _tail("response.incomplete", usage=USAGE,
-            incomplete_details={"reason": "max_output_tokens"})
+    _head()
+    + _deltas(6)
+    + _tail("response.incomplete", usage=USAGE, incomplete_details={"reason": "max_output_tokens"})
 )
-RATE_LIMITED = _sse([
-    *_head()[:2],
-    {"type": "response.failed", "response": _response("failed", error={
-        "code": "rate_limit_exceeded",
-        "message": "Rate limit reached for gpt-4o in organization org-e2e on tokens per min "
-                   "(TPM): Limit 30000, Used 29950, Requested 750. Please try again in 1.4s.",
-    })},
-])
+RATE_LIMITED = _sse(
+    [
+        *_head()[:2],
+        {
+            "type": "response.failed",
+            "response": _response(
+                "failed",
+                error={
+                    "code": "rate_limit_exceeded",
+                    "message": "Rate limit reached for gpt-4o in organization org-e2e on tokens "
+                    "per min (TPM): Limit 30000, Used 29950, Requested 750. Please try again in "
+                    "1.4s.",
+                },
+            ),
+        },
+    ]
+)
 # The reasoning model whose first tokens slow down during the burst.
 SLOW_MODEL = "o4-mini"
 COMPLETED_SLOW_MODEL = COMPLETED.replace(RESPONSE_MODEL.encode(), b"o4-mini-2025-04-16")
 ERROR_EVENT = _sse(
-    _head() + _deltas(2)
+    _head()
+    + _deltas(2)
     + [{"type": "error", "code": "server_error", "message": "The server had an error"}]
 )
 TRUNCATED = COMPLETED[: COMPLETED.index(b"event: response.output_text.delta") + 200]
 ANOMALOUS = (
     COMPLETED[: COMPLETED.index(b"event: response.output_item.done")]
     + b"event: response.output_text.delta\ndata: {not json\n\n"
-    + COMPLETED[COMPLETED.index(b"event: response.output_item.done"):]
+    + COMPLETED[COMPLETED.index(b"event: response.output_item.done") :]
     + b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
-      b'"sequence_number":99,"delta":"late"}\n\n'
+    b'"sequence_number":99,"delta":"late"}\n\n'
 )
 LOW_HEADERS = {  # the shared budget is nearly spent: what successful calls see in a burst
     "x-ratelimit-limit-requests": "5000",
@@ -179,8 +245,10 @@ LOW_HEADERS = {  # the shared budget is nearly spent: what successful calls see 
 # A deployment whose responses carry remaining but no limit headers (a gateway that forwards
 # only some x-ratelimit-* headers): the headroom alerts fall back to absolute floors for it.
 NO_LIMIT_MODEL = "gpt-4o-gateway"
-NO_LIMIT_HEALTHY = {"x-ratelimit-remaining-requests": "900",
-                    "x-ratelimit-remaining-tokens": "150000"}
+NO_LIMIT_HEALTHY = {
+    "x-ratelimit-remaining-requests": "900",
+    "x-ratelimit-remaining-tokens": "150000",
+}
 NO_LIMIT_LOW = {"x-ratelimit-remaining-requests": "2", "x-ratelimit-remaining-tokens": "1200"}
 HEALTHY_HEADERS = {
     "x-ratelimit-limit-requests": "5000",
@@ -200,11 +268,17 @@ DRAINED_HEADERS = {
     "retry-after": "20",
     "x-request-id": "req_e2e",
 }
-BODY_429 = json.dumps({"error": {
-    "type": "requests", "code": "rate_limit_exceeded", "param": None,
-    "message": "Rate limit reached for gpt-4o in organization org-e2e on requests per min "
-               "(RPM): Limit 5000, Used 5000, Requested 1. Please try again in 120ms.",
-}})
+BODY_429 = json.dumps(
+    {
+        "error": {
+            "type": "requests",
+            "code": "rate_limit_exceeded",
+            "param": None,
+            "message": "Rate limit reached for gpt-4o in organization org-e2e on requests per min "
+            "(RPM): Limit 5000, Used 5000, Requested 1. Please try again in 120ms.",
+        }
+    }
+)
 
 
 # ------------------------------------------------------------------ the application's side
@@ -217,39 +291,57 @@ class _ExemplarCollector(_CustomCollector):
     prometheus_client writes them only in the OpenMetrics format, which Prometheus asks for.
     """
 
-    def _translate_metric(self, metric: Any, scope_attrs: Any, resource_attrs: Any,
-                          metric_family_id_metric_family: dict[str, Any]) -> None:
-        super()._translate_metric(metric=metric, scope_attrs=scope_attrs,
-                                  resource_attrs=resource_attrs,
-                                  metric_family_id_metric_family=metric_family_id_metric_family)
+    def _translate_metric(
+        self,
+        metric: Any,
+        scope_attrs: Any,
+        resource_attrs: Any,
+        metric_family_id_metric_family: dict[str, Any],
+    ) -> None:
+        super()._translate_metric(
+            metric=metric,
+            scope_attrs=scope_attrs,
+            resource_attrs=resource_attrs,
+            metric_family_id_metric_family=metric_family_id_metric_family,
+        )
         if not isinstance(metric.data, HistogramData):
             return
         prefix = self._resolve_metric_name(metric.name) + "|"
-        families = [f for key, f in metric_family_id_metric_family.items()
-                    if key.startswith(prefix) and key.endswith("|HistogramMetricFamily")]
+        families = [
+            f
+            for key, f in metric_family_id_metric_family.items()
+            if key.startswith(prefix) and key.endswith("|HistogramMetricFamily")
+        ]
         assert len(families) == 1, (metric.name, list(metric_family_id_metric_family))
         family = families[0]
         keys, rows, _ = self._collect_data_points(metric.data, scope_attrs, resource_attrs)
         for point, row in zip(metric.data.data_points, rows, strict=True):
             labels = dict(zip(keys, row, strict=True))
-            buckets = [i for i, sample in enumerate(family.samples)
-                       if sample.name == family.name + "_bucket"
-                       and {k: v for k, v in sample.labels.items() if k != "le"} == labels]
+            buckets = [
+                i
+                for i, sample in enumerate(family.samples)
+                if sample.name == family.name + "_bucket"
+                and {k: v for k, v in sample.labels.items() if k != "le"} == labels
+            ]
             assert len(buckets) == len(point.explicit_bounds) + 1, (metric.name, labels)
             for ex in point.exemplars:
                 if not ex.trace_id:
                     continue
                 i = buckets[bisect.bisect_left(point.explicit_bounds, ex.value)]
-                family.samples[i] = family.samples[i]._replace(exemplar=Exemplar(
-                    {"trace_id": f"{ex.trace_id:032x}", "span_id": f"{ex.span_id:016x}"},
-                    ex.value, ex.time_unix_nano / 1e9))
+                family.samples[i] = family.samples[i]._replace(
+                    exemplar=Exemplar(
+                        {"trace_id": f"{ex.trace_id:032x}", "span_id": f"{ex.span_id:016x}"},
+                        ex.value,
+                        ex.time_unix_nano / 1e9,
+                    )
+                )
 
 
 class _ExemplarReader(PrometheusMetricReader):
     def __init__(self) -> None:
         super().__init__(registry=CollectorRegistry())  # its own collector is swapped out
         self._collector = _ExemplarCollector()
-        self._collector._callback = self.collect
+        self._collector._callback = self.collect  # type: ignore[assignment]  # private slot
         self._registry = REGISTRY
         REGISTRY.register(self._collector)
 
@@ -258,8 +350,13 @@ class _ExemplarReader(PrometheusMetricReader):
 # severity and, like real code, forgot some outcomes. It raises KeyError on the stream-end
 # events of truncated, abandoned and cancelled streams (burst traffic only), which
 # otel-responses counts as internal errors at site "log".
-SEVERITY = {"completed": "info", "incomplete": "info", "failed": "error", "error": "error",
-            "transport_error": "error"}
+SEVERITY = {
+    "completed": "info",
+    "incomplete": "info",
+    "failed": "error",
+    "error": "error",
+    "transport_error": "error",
+}
 
 
 def _severity(logger: Any, method: str, event_dict: Any) -> Any:
@@ -290,12 +387,14 @@ class Prom:
         self.base = base
 
     def query(self, expr: str) -> dict[str, Any]:
-        return _get(self.base, "/api/v1/query", query=expr)
+        answer: dict[str, Any] = _get(self.base, "/api/v1/query", query=expr)
+        return answer
 
     def series(self, match: str) -> list[dict[str, str]]:
         answer = _get(self.base, "/api/v1/series", **{"match[]": match, "start": time.time() - 600})
         assert answer["status"] == "success", (match, answer)
-        return answer["data"]
+        data: list[dict[str, str]] = answer["data"]
+        return data
 
     def exemplars(self, expr: str) -> list[dict[str, Any]]:
         now = time.time()
@@ -323,12 +422,14 @@ class Prom:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-        tuple[Prom, MeterProvider, TracerProvider, InMemorySpanExporter]]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Prom, MeterProvider, TracerProvider, InMemorySpanExporter]]:
     binary = shutil.which("prometheus")
     if binary is None:
-        pytest.fail("the `prometheus` binary is required (Debian package `prometheus`; "
-                    ".ci/run installs it)")
+        pytest.fail(
+            "the `prometheus` binary is required (Debian package `prometheus`; .ci/run installs it)"
+        )
     # The app side: OTel SDK -> Prometheus exposition on loopback.
     reader = _ExemplarReader()
     resource = Resource.create({"service.name": SERVICE, "service.instance.id": "e2e-1"})
@@ -337,8 +438,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     spans = InMemorySpanExporter()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     saved_structlog, structlog_was_configured = structlog.get_config(), structlog.is_configured()
-    structlog.configure(processors=[_severity, structlog.processors.KeyValueRenderer()],
-                        logger_factory=structlog.ReturnLoggerFactory())
+    structlog.configure(
+        processors=[_severity, structlog.processors.KeyValueRenderer()],
+        logger_factory=structlog.ReturnLoggerFactory(),
+    )
     app_port = _free_port()
     server, thread = start_http_server(app_port, addr="127.0.0.1", registry=REGISTRY)
 
@@ -346,19 +449,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     config = {
         "global": {"scrape_interval": f"{SCRAPE:g}s", "evaluation_interval": f"{SCRAPE:g}s"},
         "rule_files": [str(ALERTS)],
-        "scrape_configs": [{
-            "job_name": SERVICE,
-            "static_configs": [{"targets": [f"127.0.0.1:{app_port}"]}],
-        }],
+        "scrape_configs": [
+            {
+                "job_name": SERVICE,
+                "static_configs": [{"targets": [f"127.0.0.1:{app_port}"]}],
+            }
+        ],
     }
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = _free_port()
     log = (tmp / "prometheus.log").open("wb")
     proc = subprocess.Popen(
-        [binary, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
-         "--enable-feature=exemplar-storage"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
+        [
+            binary,
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+            "--enable-feature=exemplar-storage",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -390,6 +502,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         thread.join(timeout=5)
         meter_provider.shutdown()
         tracer_provider.shutdown()
+
+
+@pytest.fixture(scope="module")
+def proxy(stack: Any) -> Iterator[Stack]:
+    """The real otel-responses proxy, recording into the same providers as the app."""
+    _, meter_provider, tracer_provider, _ = stack
+    loop = Loop()
+    running = Stack(loop, tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
+        yield running
+    finally:
+        running.close()
+        loop.close()
 
 
 # ------------------------------------------------------------------ expressions under test
@@ -447,9 +572,14 @@ def _finite(answer: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------ traffic
-def _stream(body: bytes, providers: tuple[MeterProvider, TracerProvider], *,
-            model: str = MODEL, headers: dict[str, str] | None = None,
-            ending: str = "end") -> str | None:
+def _stream(
+    body: bytes,
+    providers: tuple[MeterProvider, TracerProvider],
+    *,
+    model: str = MODEL,
+    headers: dict[str, str] | None = None,
+    ending: str = "end",
+) -> str | None:
     mp, tp = providers
     hook = otel_responses.ResponseStreamHook(model=model, meter_provider=mp, tracer_provider=tp)
     hook.on_response(200, headers or HEALTHY_HEADERS)
@@ -466,9 +596,11 @@ def _stream(body: bytes, providers: tuple[MeterProvider, TracerProvider], *,
     return hook.outcome
 
 
-def _healthy_tick(providers: tuple[MeterProvider, TracerProvider],
-                  headers: dict[str, str] = HEALTHY_HEADERS,
-                  no_limit_headers: dict[str, str] = NO_LIMIT_HEALTHY) -> None:
+def _healthy_tick(
+    providers: tuple[MeterProvider, TracerProvider],
+    headers: dict[str, str] = HEALTHY_HEADERS,
+    no_limit_headers: dict[str, str] = NO_LIMIT_HEALTHY,
+) -> None:
     assert _stream(COMPLETED, providers, model=NO_LIMIT_MODEL, headers=no_limit_headers) == (
         "completed"
     )
@@ -477,8 +609,7 @@ def _healthy_tick(providers: tuple[MeterProvider, TracerProvider],
     assert _stream(INCOMPLETE, providers, headers=headers) == "incomplete"
     assert _stream(COMPLETED, providers, model="gpt-4o-mini", headers=headers) == "completed"
     assert (
-        _stream(COMPLETED_SLOW_MODEL, providers, model=SLOW_MODEL, headers=headers)
-        == "completed"
+        _stream(COMPLETED_SLOW_MODEL, providers, model=SLOW_MODEL, headers=headers) == "completed"
     )
 
 
@@ -492,6 +623,10 @@ def _burst_tick(providers: tuple[MeterProvider, TracerProvider]) -> None:
     hook.end()
     assert (hook.outcome, hook.error_type) == ("error", "rate_limit_exceeded")
     assert _stream(ERROR_EVENT, providers, headers=LOW_HEADERS) == "error"
+    hook = otel_responses.ResponseStreamHook(model=MODEL, meter_provider=mp, tracer_provider=tp)
+    hook.on_response(503, {"content-type": "text/html"}, b"<html>Service Unavailable</html>")
+    hook.end()
+    assert (hook.outcome, hook.error_type) == ("error", "503")
     assert _stream(COMPLETED[:400], providers, headers=LOW_HEADERS, ending="fail") == (
         "transport_error"
     )
@@ -501,15 +636,39 @@ def _burst_tick(providers: tuple[MeterProvider, TracerProvider]) -> None:
     assert _stream(ANOMALOUS, providers, headers=LOW_HEADERS) == "completed"
 
 
-def _fixture_transcripts() -> list[Path]:
+def _fixture_transcripts() -> list[tuple[Path, str]]:
     found = sorted(FIXTURES.glob("*.sse")) + sorted(FIXTURES.glob("*.http.json"))
     assert any(p.suffix == ".sse" for p in found), f"no *.sse transcripts in {FIXTURES}"
     assert any(p.name.endswith(".http.json") for p in found), f"no *.http.json in {FIXTURES}"
-    return found
+    out = [(p, "responses") for p in found]
+    for dialect in DIALECT_FIXTURES:
+        more = sorted((FIXTURES / dialect).glob("*.sse"))
+        assert more, f"no {dialect} transcripts"
+        out += [(p, dialect) for p in more]
+    return out
+
+
+def _proxied(proxy: Any) -> None:
+    """Responses streams through the real proxy (model gpt-4o, so PICKED selects them)."""
+    for fixture in PROXIED:
+        response = httpx.post(
+            proxy.url + "/v1/responses",
+            content=json.dumps({"model": MODEL, "input": "hi", "stream": True}),
+            headers={"Content-Type": "application/json", "x-fixture": fixture},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
 
 
 # ------------------------------------------------------------------ the test
-def test_every_dashboard_and_alert_expression_against_real_prometheus(stack: Any) -> None:
+def _awaiting(expr: str) -> str | None:
+    """The dialect an expression waits for (see AWAITING), if any."""
+    return next((d for series, d in AWAITING.items() if series in expr), None)
+
+
+def test_every_dashboard_and_alert_expression_against_real_prometheus(
+    stack: Any, proxy: Stack
+) -> None:
     prom, mp, tp, spans = stack
     providers = (mp, tp)
     rules = _alert_rules()
@@ -550,17 +709,19 @@ def test_every_dashboard_and_alert_expression_against_real_prometheus(stack: Any
     split = COMPLETED_SLOW_MODEL.index(b"event: response.output_text.delta")
     slow = []
     for _ in range(40):
-        hook = otel_responses.ResponseStreamHook(model=SLOW_MODEL, meter_provider=mp,
-                                                 tracer_provider=tp)
+        hook = otel_responses.ResponseStreamHook(
+            model=SLOW_MODEL, meter_provider=mp, tracer_provider=tp
+        )
         hook.on_response(200, LOW_HEADERS)
         hook.feed(COMPLETED_SLOW_MODEL[:split])
         slow.append(hook)
     started = time.monotonic()
-    for path in _fixture_transcripts():  # the recorded corpus, under its own models
-        result = otel_responses.replay(path, meter_provider=mp, tracer_provider=tp)
+    for path, dialect in _fixture_transcripts():  # the recorded corpus, under its own models
+        result = otel_responses.replay(path, meter_provider=mp, tracer_provider=tp, dialect=dialect)
         assert result.outcome in otel_responses.OUTCOMES, (path, result)
     while time.monotonic() - started < SLOW_TTFT:
         _burst_tick(providers)
+        _proxied(proxy)  # every tick: a series' first sample is invisible to rate()
         time.sleep(0.5 * SCRAPE)
     for hook in slow:
         hook.feed(COMPLETED_SLOW_MODEL[split:])
@@ -582,12 +743,18 @@ def test_every_dashboard_and_alert_expression_against_real_prometheus(stack: Any
         for board, title, expr in dashboard_exprs:
             query = _substitute(expr, values)
             answer = prom.query(query)
+            waits_for = _awaiting(expr)
             if answer["status"] != "success":
                 failures.append(f"{board} / {title}: does not run: {answer.get('error')}")
+            elif waits_for is not None:
+                if _finite(answer):
+                    failures.append(
+                        f"{board} / {title}: has data now: {waits_for} landed, "
+                        "update AWAITING and DIALECT_FIXTURES"
+                    )
             elif not _finite(answer):
                 failures.append(f"{board} / {title}: no data for {query}")
-            elif title in POSITIVE and not any(float(s["value"][1]) > 0
-                                               for s in _finite(answer)):
+            elif title in POSITIVE and not any(float(s["value"][1]) > 0 for s in _finite(answer)):
                 failures.append(f"{board} / {title}: only zeros for {query}")
         # template variables: label_values(selector, label) must offer the picked value
         for board, name, var_query in _variable_queries():
@@ -598,18 +765,46 @@ def test_every_dashboard_and_alert_expression_against_real_prometheus(stack: Any
             if PICKED[name] not in offered:
                 failures.append(f"{board}: ${name} offers {offered}, not {PICKED[name]}")
 
+    failures += _check_per_provider(prom, dashboard_exprs)
     assert not failures, "\n".join(failures)
     _check_series_names(prom)
     _check_internal_errors(prom)
     _check_exemplars(prom, spans)
 
 
+def _check_per_provider(prom: Prom, exprs: list[tuple[str, str, str]]) -> list[str]:
+    """$provider at each provider of the traffic: every expression runs, and every panel that
+    breaks streams down by provider shows that provider."""
+    offered = {s["gen_ai_provider_name"] for s in prom.series("otel_responses_streams_total")}
+    assert "openai" in offered, offered
+    out = []
+    for provider in sorted(offered):
+        values = {**ALL, "service": SERVICE, "provider": re.escape(provider)}
+        for board, title, expr in exprs:
+            answer = prom.query(_substitute(expr, values))
+            if answer["status"] != "success":
+                out.append(f"{board} / {title} at {provider}: {answer.get('error')}")
+            elif (
+                "by (gen_ai_provider_name" in expr
+                and _awaiting(expr) is None
+                and "otel_responses_rate_limit_hits_total" not in expr
+                and "error_type=~" not in expr
+                and not any(
+                    s["metric"].get("gen_ai_provider_name") == provider for s in _finite(answer)
+                )
+            ):
+                out.append(f"{board} / {title}: no series for provider {provider}")
+    return out
+
+
 def _check_headroom_branches(prom: Prom, exprs: dict[str, str]) -> list[str]:
     """Ratio where the limit gauge exists, absolute floor where it does not, never both."""
     out = []
     for alert in ("LLMRateLimitTokenHeadroomLow", "LLMRateLimitRequestHeadroomLow"):
-        got = {(s["metric"]["gen_ai_request_model"], s["metric"]["headroom"]): float(s["value"][1])
-               for s in _finite(prom.query(exprs[alert]))}
+        got = {
+            (s["metric"]["gen_ai_request_model"], s["metric"]["headroom"]): float(s["value"][1])
+            for s in _finite(prom.query(exprs[alert]))
+        }
         if (MODEL, "ratio") not in got or not got[(MODEL, "ratio")] < 0.05:
             out.append(f"{alert}: no ratio below 5% for {MODEL}: {got}")
         if (NO_LIMIT_MODEL, "absolute") not in got:
@@ -621,10 +816,16 @@ def _check_headroom_branches(prom: Prom, exprs: dict[str, str]) -> list[str]:
 
 def _check_internal_errors(prom: Prom) -> None:
     """The user's processor raising on truncated/abandoned/cancelled stream ends: site "log"."""
-    answer = prom.query("sum by (otel_responses_internal_error_site, error_type) "
-                        f'(increase(otel_responses_internal_errors_total{{job="{SERVICE}"}}[5m]))')
-    got = {(s["metric"]["otel_responses_internal_error_site"], s["metric"]["error_type"]):
-           float(s["value"][1]) for s in _finite(answer)}
+    answer = prom.query(
+        "sum by (otel_responses_internal_error_site, error_type) "
+        f'(increase(otel_responses_internal_errors_total{{job="{SERVICE}"}}[5m]))'
+    )
+    got = {
+        (s["metric"]["otel_responses_internal_error_site"], s["metric"]["error_type"]): float(
+            s["value"][1]
+        )
+        for s in _finite(answer)
+    }
     assert set(got) == {("log", "KeyError")}, got
     assert got[("log", "KeyError")] > 0, got
 
@@ -636,8 +837,10 @@ def _check_exemplars(prom: Prom, spans: InMemorySpanExporter) -> None:
     span_id must be a stream span this test ended, and for time to first token its value must
     be that span's otel_responses.time_to_first_token.
     """
-    finished = {(f"{s.context.trace_id:032x}", f"{s.context.span_id:016x}"): s
-                for s in spans.get_finished_spans()}
+    finished = {
+        (f"{s.context.trace_id:032x}", f"{s.context.span_id:016x}"): s
+        for s in spans.get_finished_spans()
+    }
     targets = [(b, t, target) for b, t, target in _dashboard_targets() if target.get("exemplar")]
     assert len(targets) >= 7, targets
     failures = []
@@ -652,10 +855,14 @@ def _check_exemplars(prom: Prom, spans: InMemorySpanExporter) -> None:
             span = finished.get(key)
             if span is None:
                 failures.append(f"{board} / {title}: exemplar {ex} is no stream span")
-            elif "time_to_first_token" in query and not math.isclose(
-                    float(ex["value"]), span.attributes[names.TIME_TO_FIRST_TOKEN], rel_tol=1e-9):
-                failures.append(f"{board} / {title}: exemplar {ex} is not its span's TTFT "
-                                f"{span.attributes[names.TIME_TO_FIRST_TOKEN]}")
+            elif "time_to_first_token" in query:
+                ttft = (span.attributes or {}).get(names.TIME_TO_FIRST_TOKEN)
+                if not isinstance(ttft, float) or not math.isclose(
+                    float(ex["value"]), ttft, rel_tol=1e-9
+                ):
+                    failures.append(
+                        f"{board} / {title}: exemplar {ex} is not its span's TTFT {ttft}"
+                    )
     assert not failures, "\n".join(failures)
 
 
@@ -682,12 +889,28 @@ def _check_series_names(prom: Prom) -> None:
         "target_info",
     }
     assert promised <= names, promised - names
-    labels = prom.series("otel_responses_streams_total")[0]
-    for label in ("job", "instance", "gen_ai_operation_name", "gen_ai_provider_name",
-                  "gen_ai_request_model", "gen_ai_response_model",
-                  "otel_responses_stream_outcome"):
+    completed = 'otel_responses_streams_total{otel_responses_stream_outcome="completed"}'
+    labels = prom.series(completed)[0]
+    for label in (
+        "job",
+        "instance",
+        "gen_ai_operation_name",
+        "gen_ai_provider_name",
+        "openai_api_type",
+        "gen_ai_request_model",
+        "gen_ai_response_model",
+        "otel_responses_stream_outcome",
+    ):
         assert label in labels, labels
     assert labels["job"] == SERVICE
-    kinds = {s["otel_responses_token_kind"]
-             for s in prom.series("otel_responses_token_usage_details_count")}
+    dialects = {s.get("openai_api_type") for s in prom.series("otel_responses_streams_total")}
+    assert {"responses", *DIALECT_FIXTURES} <= dialects, dialects
+    upstreams = {
+        s.get("otel_responses_proxy_upstream") for s in prom.series("otel_responses_streams_total")
+    }
+    assert "default" in upstreams, upstreams  # the proxy's default upstream
+    kinds = {
+        s["otel_responses_token_kind"]
+        for s in prom.series("otel_responses_token_usage_details_count")
+    }
     assert kinds == {"cache_read", "reasoning"}, kinds

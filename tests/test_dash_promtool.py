@@ -10,9 +10,10 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # no stubs installed in the venv
 
 ROOT = Path(__file__).resolve().parent.parent
 PROM_DIR = ROOT / "dashboards" / "prometheus"
@@ -23,8 +24,9 @@ def _run(tool: str, *args: str) -> str:
     binary = shutil.which(tool)
     if binary is None:
         pytest.fail(f"`{tool}` is required (Debian packages prometheus, prometheus-alertmanager)")
-    proc = subprocess.run([binary, *args], capture_output=True, text=True, timeout=120,
-                          cwd=PROM_DIR)
+    proc = subprocess.run(
+        [binary, *args], capture_output=True, text=True, timeout=120, cwd=PROM_DIR
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     return out
@@ -44,7 +46,7 @@ def test_promtool_test_rules() -> None:
     assert "SUCCESS" in _run("promtool", "test", "rules", "alerts.test.yml")
 
 
-def _alerts() -> list[dict]:
+def _alerts() -> list[dict[str, Any]]:
     doc = yaml.safe_load((PROM_DIR / "alerts.yml").read_text())
     return [r for g in doc["groups"] for r in g["rules"]]
 
