@@ -147,7 +147,9 @@ class ResponseStreamHook:
 
     def _use(self, dialect: Dialect | None) -> Reader:
         """Settle the dialect detected from the first event (the default when none claims
-        it) and hand over to its reader."""
+        it) and hand over to its reader (once: later calls return that reader)."""
+        if not isinstance(self._reader, _Detecting):
+            return self._reader
         if dialect is not None and dialect is not self.dialect:
             old = self._identity(self.dialect)
             self.dialect = dialect
@@ -156,6 +158,8 @@ class ResponseStreamHook:
                 self._recorder.common.pop(key, None)
             self._recorder.retitle(self._span_name(dialect), new)
         reader = self._reader = self.dialect.reader(self._stream)
+        if self._decoder is not None:
+            self._decoder.redirect(reader.message)
         return reader
 
     # --- input -----------------------------------------------------------------------------
@@ -209,9 +213,10 @@ class ResponseStreamHook:
             decoder = self._decoder
             if decoder is None:
                 decoder = self._decoder = SSEDecoder(
-                    self._on_message,
+                    self._reader.message,
                     max_line_bytes=self._max_line_bytes,
                     on_oversized=self._on_oversized,
+                    on_error=self._event_fault,
                 )
             # One clock read per chunk: the events in it arrived together.
             self._stream.chunk_ns = now_ns()
@@ -235,8 +240,10 @@ class ResponseStreamHook:
         try:
             self._reader.message(event_type, data)
         except Exception as exc:
-            # Caught per message, so one bad event cannot cost the rest of its chunk.
-            self._fault("event", exc)
+            self._event_fault(exc)
+
+    def _event_fault(self, exc: Exception) -> None:
+        self._fault("event", exc)
 
     def _on_oversized(self) -> None:
         self._stream.anomaly("oversized_line")

@@ -43,6 +43,9 @@ MessageSink = Callable[[str, bytes], None]
 class SSEDecoder:
     """Feeds byte chunks, calls ``on_message`` for each complete event.
 
+    ``on_error`` receives an exception ``on_message`` raised, and decoding goes on with the next
+    event; without it the exception propagates out of :meth:`feed`.
+
     ``on_oversized`` is called once for every line dropped for exceeding ``max_line_bytes``
     (and the event it belonged to is not dispatched). ``last_event_id`` and ``retry`` keep the
     stream's last ``id:``/``retry:`` values as the WHATWG algorithm does.
@@ -56,6 +59,7 @@ class SSEDecoder:
         "_event",
         "_frame_broken",
         "_max_line",
+        "_on_error",
         "_on_message",
         "_on_oversized",
         "_pending",
@@ -73,11 +77,13 @@ class SSEDecoder:
         *,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         on_oversized: Callable[[], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
     ) -> None:
         if max_line_bytes <= 0:
             raise ValueError(f"max_line_bytes must be positive, got {max_line_bytes!r}")
         self._on_message = on_message
         self._on_oversized = on_oversized
+        self._on_error = on_error
         self._max_line = max_line_bytes
         self._pending: list[bytes] = []
         self._pending_size = 0
@@ -92,6 +98,10 @@ class SSEDecoder:
         self.last_event_id: str | None = None
         self.retry: int | None = None
         self.oversized_lines = 0
+
+    def redirect(self, on_message: MessageSink) -> None:
+        """Dispatch the events completed from now on to ``on_message`` instead."""
+        self._on_message = on_message
 
     def feed(self, chunk: bytes) -> None:
         """Decode one chunk; complete events are dispatched before this returns."""
@@ -176,7 +186,12 @@ class SSEDecoder:
                     if name is None:
                         name = self._type_name(event)
                     data = []
-                    on_message(name, payload)
+                    try:
+                        on_message(name, payload)
+                    except Exception as exc:
+                        if self._on_error is None:
+                            raise
+                        self._on_error(exc)  # one bad event must not cost the rest
                 elif data:
                     data = []
                 size = 0

@@ -142,8 +142,25 @@ class Stream:
             self.first_chunk_ns = self.chunk_ns
 
     def delta(self, event_type: str, sequence: int | None, text: str | None = None) -> None:
-        self.arrived()
-        if not self._admit(event_type, sequence):
+        # The per-delta hot path: arrived(), _admit() and _output() inlined for the common case.
+        self.n_events += 1
+        now = self.chunk_ns
+        if not self.first_chunk_ns:
+            self.first_chunk_ns = now
+        if self.terminal is not None or (sequence is not None and sequence <= self.last_seq):
+            self._admit(event_type, sequence)  # records the anomaly
+            return
+        if sequence is not None:
+            self.last_seq = sequence
+        counts = self.counts
+        count = counts.get(event_type)
+        if count is not None:
+            counts[event_type] = count + 1
+        else:
+            self._admit(event_type, None)
+        if self.first_delta_ns and text is None:
+            self.n_deltas += 1
+            self.last_delta_ns = now
             return
         self._output(text)
 

@@ -144,8 +144,11 @@ class ResponsesReader:
             if not event_type:
                 sink.anomaly("undecodable")
                 return
-        event_type = event_type[:MAX_TYPE_CHARS]
-        if _is_delta(event_type):
+        delta = _DELTAS.get(event_type)
+        if delta is None:
+            event_type = event_type[:MAX_TYPE_CHARS]
+            delta = _is_delta(event_type)
+        if delta:
             if sink.capturing and event_type == _TEXT_DELTA:
                 payload = loads(data)
                 if isinstance(payload, dict):
