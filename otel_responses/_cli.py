@@ -30,6 +30,7 @@ from ._configure import Configured, configure
 from ._registry_markdown import render_markdown
 from ._replay import replay
 from ._summary import format_metrics, format_span
+from .dialects import DIALECTS
 
 _TRANSCRIPT_SUFFIXES = (".sse", ".http.json")
 _SERVICE_NAME = "otel-responses-replay"
@@ -104,6 +105,7 @@ def _replay_command(args: argparse.Namespace) -> int:
                     meter_provider=meter_provider,
                     model=args.model,
                     chunk_size=args.chunk_size,
+                    dialect=args.dialect,
                 )
             except OSError as exc:
                 reason = exc.strerror or type(exc).__name__
@@ -175,6 +177,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a .sse or .http.json transcript, or a folder of them",
     )
     rp.add_argument("--model", help="request model to record (default: the transcript's)")
+    rp.add_argument(
+        "--dialect",
+        choices=sorted(DIALECTS),
+        default=None,
+        help="the streams' dialect (default: detected from each transcript's content)",
+    )
     rp.add_argument(
         "--chunk-size", type=int, default=None, help="feed the body in chunks of this many bytes"
     )
