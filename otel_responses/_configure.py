@@ -25,10 +25,11 @@ What it does, in order:
   itself adds the two processors to its own chain (see :meth:`Configured.structlog_processors`);
 * bounds the exit. The providers are created without their own atexit hooks; one atexit hook
   runs :meth:`Configured.shutdown`, which shuts the three providers down in parallel daemon
-  threads and waits for them at most ``exit_timeout`` seconds (2 s by default,
-  ``OTEL_RESPONSES_EXIT_TIMEOUT``). Whatever has not been exported by then is dropped — a
-  daemon thread blocked on a dead collector does not hold the interpreter — and one line on
-  stderr says so, and to where.
+  threads and waits for them so that the process ends at most ``exit_timeout`` seconds after
+  the app's work (2 s by default, ``OTEL_RESPONSES_EXIT_TIMEOUT``; part of it is kept for the
+  interpreter's teardown). Whatever has not been exported by then is dropped — a daemon thread
+  blocked on a dead collector does not hold the interpreter — and one line on stderr says so,
+  and to where. Explicit :meth:`Configured.shutdown` calls wait the whole bound.
 
 How it reports, and why two channels:
 
