@@ -124,6 +124,7 @@ class ResponseStreamHook:
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
             capture=capture,
+            metric_types=self.dialect.metric_types,
         )
         self._stream = Stream(
             self._recorder, capturing=capture.enabled, max_chars=capture.max_chars
@@ -156,7 +157,7 @@ class ResponseStreamHook:
             new = self._identity(dialect)
             for key in old.keys() - new.keys():
                 self._recorder.common.pop(key, None)
-            self._recorder.retitle(self._span_name(dialect), new)
+            self._recorder.retitle(self._span_name(dialect), new, dialect.metric_types)
         reader = self._reader = self.dialect.reader(self._stream)
         if self._decoder is not None:
             self._decoder.redirect(reader.message)

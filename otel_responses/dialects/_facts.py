@@ -9,6 +9,7 @@ free of any provider's vocabulary.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple, Protocol
 
@@ -226,6 +227,9 @@ class Dialect(Protocol):
     """``gen_ai.operation.name``."""
     api_type: str | None
     """``openai.api.type`` for the OpenAI APIs, else ``None``."""
+    metric_types: re.Pattern[str]
+    """Event types that may become a metric attribute value as they are; any other type a
+    server sends is counted as ``_OTHER`` (a hostile server cannot mint label values)."""
 
     def provider(self, host: str | None, path: str | None = None) -> str:
         """``gen_ai.provider.name`` for a server."""

@@ -263,6 +263,7 @@ class ChatCompletions:
     name = "chat_completions"
     operation = "chat"
     api_type: str | None = "chat_completions"
+    metric_types = re.compile(r"chat\.completion\.[a-z_.]{1,40}|error")
 
     def provider(self, host: str | None, path: str | None = None) -> str:
         return provider_for_host(host)

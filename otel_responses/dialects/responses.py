@@ -212,6 +212,7 @@ class Responses:
     name = "responses"
     operation = "chat"
     api_type: str | None = "responses"
+    metric_types = re.compile(r"response\.[a-z0-9_.]{1,80}|error")
 
     def provider(self, host: str | None, path: str | None = None) -> str:
         return provider_for_host(host)

@@ -7,6 +7,7 @@ names it writes come from the registry, the values from the core's neutral state
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,7 +40,10 @@ class Recorder:
         tracer_provider: trace.TracerProvider | None,
         meter_provider: metrics.MeterProvider | None,
         capture: ContentCapture,
+        metric_types: re.Pattern[str],
     ) -> None:
+        self.metric_types = metric_types
+        """Event types recorded by name on metrics (the dialect's)."""
         self.common = common
         """Attributes on every metric point of the stream."""
         self.capture = capture
@@ -62,8 +66,11 @@ class Recorder:
     def span(self) -> trace.Span:
         return self.spans.span
 
-    def retitle(self, span_name: str, attributes: Mapping[str, Any]) -> None:
+    def retitle(
+        self, span_name: str, attributes: Mapping[str, Any], metric_types: re.Pattern[str]
+    ) -> None:
         """The dialect became known: the span's name and the stream's attributes change."""
+        self.metric_types = metric_types
         self.common.update(
             {k: v for k, v in attributes.items() if k in names.COMMON_METRIC_ATTRIBUTES}
         )
@@ -118,7 +125,9 @@ class Recorder:
         self.spans.finish(stream, ending, reasons, extra)
         if self.instruments is not None:
             try:
-                record_stream(self.instruments, stream, ending, self.common, self.span)
+                record_stream(
+                    self.instruments, stream, ending, self.common, self.span, self.metric_types
+                )
             except Exception as exc:
                 _faults.report("metrics", exc, counter)
         self.log.end(stream, ending, str(self.common.get(names.PROVIDER_NAME, "")))

@@ -18,9 +18,6 @@ from .._stream import Ending, Stream
 from ..dialects._facts import RateLimit
 from ._instruments import AttributeKey, Instruments
 
-_METRIC_TYPE = re.compile(r"[A-Za-z0-9_.\-]{1,96}")
-"""Event types that may become a metric attribute value as they are (others: ``_OTHER``)."""
-
 
 def _key(common: Mapping[str, Any], name: str, value: str) -> AttributeKey:
     return tuple(sorted({**common, name: value}.items()))
@@ -40,8 +37,10 @@ def record_stream(
     ending: Ending,
     common: Mapping[str, Any],
     span: trace.Span,
+    metric_types: re.Pattern[str],
 ) -> None:
-    """Every metric point of one ended stream."""
+    """Every metric point of one ended stream (event types outside ``metric_types`` are
+    counted as ``_OTHER``)."""
     ended = dict(common)
     if stream.response_model:
         ended[names.RESPONSE_MODEL] = stream.response_model
@@ -72,7 +71,7 @@ def record_stream(
         instruments.time_per_output_chunk.record(mean_gap, ended, ctx)
     instruments.streams.add(1, {**ended, names.OUTCOME: ending.outcome}, ctx)
     for event_type, count in stream.counts.items():
-        metric_type = event_type if _METRIC_TYPE.fullmatch(event_type) else names.OTHER
+        metric_type = event_type if metric_types.fullmatch(event_type) else names.OTHER
         instruments.events.add(
             count,
             _key(common, names.EVENT_TYPE, metric_type),
