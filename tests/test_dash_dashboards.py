@@ -10,13 +10,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # no stubs installed in the venv
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAFANA = ROOT / "dashboards" / "grafana"
 DASHBOARDS = sorted(GRAFANA.glob("*.json"))
-BUILTIN = {"__rate_interval", "__interval", "__range", "__from", "__to", "__all_variables",
-           "__url_time_range", "__field", "__value", "__series", "__data", "__dashboard"}
+BUILTIN = {
+    "__rate_interval",
+    "__interval",
+    "__range",
+    "__from",
+    "__to",
+    "__all_variables",
+    "__url_time_range",
+    "__field",
+    "__value",
+    "__series",
+    "__data",
+    "__dashboard",
+}
 PANEL_TYPES = {"timeseries", "stat", "table", "heatmap", "logs", "row"}
 # Metrics recorded without provider/model attributes (docs/telemetry.md): their panels can
 # filter by $service only.
@@ -41,12 +53,15 @@ def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.fixture(params=DASHBOARDS, ids=[p.name for p in DASHBOARDS])
 def board(request: pytest.FixtureRequest) -> dict[str, Any]:
-    return json.loads(request.param.read_text())
+    loaded: dict[str, Any] = json.loads(request.param.read_text())
+    return loaded
 
 
 def test_two_dashboards() -> None:
     assert {p.name for p in DASHBOARDS} == {
-        "otel-responses-overview.json", "otel-responses-rate-limits.json"}
+        "otel-responses-overview.json",
+        "otel-responses-rate-limits.json",
+    }
 
 
 def test_committed_json_matches_the_generator() -> None:
@@ -117,8 +132,11 @@ def test_datasource_uids_match_provisioning(board: dict[str, Any]) -> None:
 def test_template_variables(board: dict[str, Any]) -> None:
     defined = {v["name"] for v in board["templating"]["list"]}
     assert {"service", "model", "provider"} <= defined
-    text = json.dumps(board["panels"]) + json.dumps(board["links"]) + json.dumps(
-        [v["query"] for v in board["templating"]["list"]])
+    text = (
+        json.dumps(board["panels"])
+        + json.dumps(board["links"])
+        + json.dumps([v["query"] for v in board["templating"]["list"]])
+    )
     used = {a or b for a, b in re.findall(r"\$\{(\w+)[^}]*\}|\$(\w+)", text)}
     undefined = used - defined - BUILTIN
     assert not undefined, undefined
@@ -137,8 +155,11 @@ def test_links_to_failed_stream_traces() -> None:
     tempo_panels = [p for p in _panels(overview) if p.get("datasource", {}).get("uid") == "tempo"]
     assert any("otel_responses.stream.outcome" in p["targets"][0]["query"] for p in tempo_panels)
     assert any("explore" in link["url"] and "tempo" in link["url"] for link in overview["links"])
-    data_links = [link for p in _panels(overview)
-                  for link in p.get("fieldConfig", {}).get("defaults", {}).get("links", [])]
+    data_links = [
+        link
+        for p in _panels(overview)
+        for link in p.get("fieldConfig", {}).get("defaults", {}).get("links", [])
+    ]
     assert any("__field.labels.error_type" in link["url"] for link in data_links)
     exemplars = [t for p in _panels(overview) for t in p.get("targets", []) if t.get("exemplar")]
     assert exemplars
@@ -146,40 +167,59 @@ def test_links_to_failed_stream_traces() -> None:
 
 def test_issue_panels_present() -> None:
     overview = json.loads((GRAFANA / "otel-responses-overview.json").read_text())
-    exprs = " ".join(t.get("expr", "") + t.get("query", "")
-                     for p in _panels(overview) for t in p.get("targets", []))
-    for series in ("otel_responses_streams_total", "otel_responses_rate_limit_hits_total",
-                   "otel_responses_rate_limit_retry_after_seconds_bucket",
-                   "otel_responses_rate_limit_remaining_requests",
-                   "otel_responses_rate_limit_remaining_tokens",
-                   "otel_responses_time_to_first_token_seconds_bucket",
-                   "gen_ai_client_operation_time_to_first_chunk_seconds_bucket",
-                   "gen_ai_client_operation_time_per_output_chunk_seconds_bucket",
-                   "gen_ai_client_operation_duration_seconds_bucket",
-                   "gen_ai_client_token_usage", "otel_responses_events_total",
-                   "otel_responses_token_usage_details_sum",
-                   'otel_responses_token_kind="cache_read"',
-                   'otel_responses_token_kind="reasoning"',
-                   "otel_responses_rate_limit_limit_requests",
-                   "otel_responses_rate_limit_limit_tokens",
-                   "otel_responses_internal_errors_total", "truncated|abandoned|cancelled"):
+    exprs = " ".join(
+        t.get("expr", "") + t.get("query", "")
+        for p in _panels(overview)
+        for t in p.get("targets", [])
+    )
+    for series in (
+        "otel_responses_streams_total",
+        "otel_responses_rate_limit_hits_total",
+        "otel_responses_rate_limit_retry_after_seconds_bucket",
+        "otel_responses_rate_limit_remaining_requests",
+        "otel_responses_rate_limit_remaining_tokens",
+        "otel_responses_time_to_first_token_seconds_bucket",
+        "gen_ai_client_operation_time_to_first_chunk_seconds_bucket",
+        "gen_ai_client_operation_time_per_output_chunk_seconds_bucket",
+        "gen_ai_client_operation_duration_seconds_bucket",
+        "gen_ai_client_token_usage",
+        "otel_responses_events_total",
+        "otel_responses_token_usage_details_sum",
+        'otel_responses_token_kind="cache_read"',
+        'otel_responses_token_kind="reasoning"',
+        "otel_responses_rate_limit_limit_requests",
+        "otel_responses_rate_limit_limit_tokens",
+        "otel_responses_internal_errors_total",
+        "truncated|abandoned|cancelled",
+    ):
         assert series in exprs, series
 
 
 def test_cached_and_reasoning_tokens_come_from_prometheus_with_a_tempo_drill_down() -> None:
     overview = json.loads((GRAFANA / "otel-responses-overview.json").read_text())
-    panels = [p for p in _panels(overview)
-              if any("otel_responses_token_usage_details" in t.get("expr", "")
-                     for t in p.get("targets", []))]
+    panels = [
+        p
+        for p in _panels(overview)
+        if any(
+            "otel_responses_token_usage_details" in t.get("expr", "") for t in p.get("targets", [])
+        )
+    ]
     assert panels
     assert all(p["datasource"]["uid"] == "prometheus" for p in panels)
     links = [link["url"] for p in panels for link in p["fieldConfig"]["defaults"]["links"]]
-    assert any("gen_ai.usage.cache_read.input_tokens" in urllib.parse.unquote(u)
-               and "gen_ai.usage.reasoning.output_tokens" in urllib.parse.unquote(u)
-               and "tempo" in u for u in links), links
+    assert any(
+        "gen_ai.usage.cache_read.input_tokens" in urllib.parse.unquote(u)
+        and "gen_ai.usage.reasoning.output_tokens" in urllib.parse.unquote(u)
+        and "tempo" in u
+        for u in links
+    ), links
     # no Tempo table is left standing in for the metric
-    tempo = [t["query"] for p in _panels(overview) for t in p.get("targets", [])
-             if t.get("datasource", {}).get("type") == "tempo"]
+    tempo = [
+        t["query"]
+        for p in _panels(overview)
+        for t in p.get("targets", [])
+        if t.get("datasource", {}).get("type") == "tempo"
+    ]
     assert not any("cache_read" in q for q in tempo)
 
 
@@ -187,8 +227,56 @@ def test_headroom_ratio_panels_divide_remaining_by_limit() -> None:
     for path in DASHBOARDS:
         board = json.loads(path.read_text())
         for kind in ("requests", "tokens"):
-            ratio = [t["expr"] for p in _panels(board) for t in p.get("targets", [])
-                     if f"otel_responses_rate_limit_limit_{kind}" in t.get("expr", "")]
+            ratio = [
+                t["expr"]
+                for p in _panels(board)
+                for t in p.get("targets", [])
+                if f"otel_responses_rate_limit_limit_{kind}" in t.get("expr", "")
+            ]
             assert ratio, (path.name, kind)
             for expr in ratio:
                 assert re.search(rf"remaining_{kind}\{{[^}}]*\}} / \S*limit_{kind}\{{", expr), expr
+
+
+def _builder() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "build_dashboards", GRAFANA / "build_dashboards.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_series_names_follow_the_collector_translation() -> None:
+    builder = _builder()
+    assert builder.series("otel_responses.streams") == "otel_responses_streams_total"
+    assert builder.series("otel_responses.events") == "otel_responses_events_total"
+    assert builder.series("otel_responses.time_to_first_token", "bucket") == (
+        "otel_responses_time_to_first_token_seconds_bucket"
+    )
+    assert builder.series("gen_ai.client.token.usage", "sum") == "gen_ai_client_token_usage_sum"
+    assert builder.series("otel_responses.rate_limit.remaining_input_tokens") == (
+        "otel_responses_rate_limit_remaining_input_tokens"
+    )
+    with pytest.raises(KeyError):
+        builder.series("otel_responses.no_such_metric")
+    with pytest.raises(ValueError):
+        builder.series("otel_responses.streams", "bucket")
+    with pytest.raises(KeyError):
+        builder.outcomes("completed", "no_such_outcome")
+
+
+def test_every_registry_metric_has_its_series_in_the_docs() -> None:
+    """docs/dashboards.md#series-names lists each metric the library defines, under the
+    Prometheus name the builder derives for it."""
+    builder = _builder()
+    docs = (ROOT / "docs" / "dashboards.md").read_text()
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^\| `([^`]+)` \([^)]*\) \| `([^`]+)`", docs, re.M)
+    }
+    for name, entry in builder._METRICS.items():
+        assert name in rows, f"{name} missing from the series table of docs/dashboards.md"
+        part = "bucket" if entry.type == "histogram" else ""
+        assert rows[name] == builder.series(name, part), (name, rows[name])
