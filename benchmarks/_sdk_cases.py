@@ -527,6 +527,21 @@ class SdkSnapshot:
         return restored
 
 
+class _Ours:
+    """otel-responses as an app turns it on: the package's one-line ``instrument()``, whatever
+    SDKs it covers."""
+
+    def instrument(self, **providers: Any) -> None:
+        import otel_responses
+
+        otel_responses.instrument(**providers)
+
+    def uninstrument(self) -> None:
+        import otel_responses
+
+        otel_responses.uninstrument()
+
+
 class Variant:
     """otel-responses or one peer, switched on and off in this process.
 
@@ -543,9 +558,7 @@ class Variant:
         self.leftovers: set[str] = set()
         if name == OURS:
             self.dist = "otel-responses"
-            from otel_responses import OpenAIResponsesInstrumentor
-
-            self.instrumentors = [OpenAIResponsesInstrumentor()]
+            self.instrumentors = [_Ours()]
             return
         peer = next((p for p in case.peers if p.name == name), None)
         if peer is None:
