@@ -75,14 +75,17 @@ class Observer(Protocol):
     def identity(self, response_id: str | None, model: str | None, tier: str | None) -> None:
         """New values of the response's id, model or service tier (``None``: unchanged)."""
 
-    def attempt(
-        self,
-        number: int,
-        status: int | None,
-        retry_after: float | None,
-        error_type: str | None,
-        request_id: str | None,
-    ) -> None: ...
+    def attempt(self, attempt: Attempt) -> None: ...
+
+
+class Attempt(NamedTuple):
+    """One HTTP attempt of the call: answered (``status``) or not (``error_type``)."""
+
+    number: int
+    status: int | None = None
+    retry_after: float | None = None
+    error_type: str | None = None
+    request_id: str | None = None
 
 
 class Ending(NamedTuple):
@@ -257,7 +260,7 @@ class Stream:
         if http.request_id:
             self.request_id = http.request_id
         self.observer.attempt(
-            self.attempts, status, http.rate_limit.retry_after, None, http.request_id
+            Attempt(self.attempts, status, http.rate_limit.retry_after, None, http.request_id)
         )
 
     def attempt_failed(self, exc: BaseException) -> None:
@@ -266,7 +269,7 @@ class Stream:
         self.http_status = None
         self.http_error = None
         self.rate_limit = RateLimit()
-        self.observer.attempt(self.attempts, None, None, qualname(exc), None)
+        self.observer.attempt(Attempt(self.attempts, error_type=qualname(exc)))
 
     # --- the ending --------------------------------------------------------------------------
     def decide(self, reason: str | None, exc: BaseException | None) -> Ending:

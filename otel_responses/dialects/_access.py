@@ -71,3 +71,20 @@ def lowered(headers: Any) -> dict[str, str]:
     except AttributeError:
         return {}
     return {str(k).lower(): str(v)[:MAX_TEXT] for k, v in items}
+
+
+_TYPE_PREFIX = b'{"type":"'
+_TYPE_PREFIX_LEN = len(_TYPE_PREFIX)
+
+
+def type_of_payload(data: bytes) -> str:
+    """The ``"type"`` of a JSON event sent without an ``event:`` line: read from its first
+    bytes when it starts with it (as the Responses and Anthropic APIs write it), else parsed;
+    ``""`` when it has none."""
+    if data.startswith(_TYPE_PREFIX):
+        end = data.find(b'"', _TYPE_PREFIX_LEN)
+        if 0 < end <= _TYPE_PREFIX_LEN + MAX_TYPE_CHARS and b"\\" not in data[:end]:
+            return data[_TYPE_PREFIX_LEN:end].decode("utf-8", "replace")
+    payload = loads(data)
+    found = payload.get("type") if isinstance(payload, dict) else None
+    return found if isinstance(found, str) else ""

@@ -13,7 +13,7 @@ from typing import Any
 from .._redact import redact
 from ._access import as_mapping, code, field, lowered, text
 from ._durations import header_int, parse_duration, retry_after
-from ._facts import ErrorFacts, HTTPFacts, RateLimit
+from ._facts import ErrorFacts, HTTPFacts, RateLimit, RequestFacts, body_request_facts
 
 _WINDOW = re.compile(r"\(([A-Z]{3})\)")
 _WINDOW_WORDS = re.compile(r"\b(tokens|requests|images) per (min|day)", re.IGNORECASE)
@@ -136,3 +136,19 @@ def http_facts(status: int, headers: Any, body: Any) -> HTTPFacts:
         else:
             error = ErrorFacts(None, None)
     return HTTPFacts(rate_limit, request_id, error)
+
+
+class OpenAIAPI:
+    """What the OpenAI dialects share: operation ``chat``, the provider by host, the request's
+    ``model``/``stream`` fields, and the HTTP facts above."""
+
+    operation = "chat"
+
+    def provider(self, host: str | None, path: str | None = None) -> str:
+        return provider_for_host(host)
+
+    def request(self, path: str, body: Any) -> RequestFacts:
+        return body_request_facts(body)
+
+    def http(self, status: int, headers: Any, body: Any) -> HTTPFacts:
+        return http_facts(status, headers, body)

@@ -28,21 +28,11 @@ errors, spaced or unusual JSON — is parsed and interpreted in full.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from ._access import field, integer, loads, text
-from ._facts import (
-    Event,
-    HTTPFacts,
-    Kind,
-    Reader,
-    RequestFacts,
-    Sink,
-    Usage,
-    body_request_facts,
-)
-from ._openai import error_of, http_facts, provider_for_host
+from ._facts import Event, Kind, Reader, Sink, Usage
+from ._openai import OpenAIAPI, error_of
 
 START = "chat.completion.start"
 CHUNK = "chat.completion.chunk"
@@ -257,16 +247,12 @@ class ChatReader:
         self._sink.conclude(self._conclusion())
 
 
-class ChatCompletions:
+class ChatCompletions(OpenAIAPI):
     """The dialect object (see :class:`otel_responses.dialects.Dialect`)."""
 
     name = "chat_completions"
-    operation = "chat"
     api_type: str | None = "chat_completions"
     metric_types = re.compile(r"chat\.completion\.[a-z_.]{1,40}|error")
-
-    def provider(self, host: str | None, path: str | None = None) -> str:
-        return provider_for_host(host)
 
     def matches(self, method: str, host: str | None, path: str) -> bool:
         return method.upper() == "POST" and _PATH.search(path) is not None
@@ -279,14 +265,8 @@ class ChatCompletions:
     def sniff_object(self, obj: Any) -> bool:
         return field(obj, "object") == "chat.completion.chunk" or field(obj, "choices") is not None
 
-    def request(self, path: str, body: Any) -> RequestFacts:
-        return body_request_facts(body)
-
     def reader(self, sink: Sink) -> Reader:
         return ChatReader(sink)
-
-    def http(self, status: int, headers: Mapping[str, str] | Any, body: Any) -> HTTPFacts:
-        return http_facts(status, headers, body)
 
 
 DIALECT = ChatCompletions()

@@ -12,18 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._access import MAX_TYPE_CHARS, field, integer, loads, text
-from ._facts import (
-    Event,
-    HTTPFacts,
-    Kind,
-    Reader,
-    RequestFacts,
-    Sink,
-    Usage,
-    body_request_facts,
-)
-from ._openai import error_of, http_facts, provider_for_host
+from ._access import MAX_TYPE_CHARS, field, integer, loads, text, type_of_payload
+from ._facts import Event, Kind, Reader, Sink, Usage
+from ._openai import OpenAIAPI, error_of
 
 _TERMINAL = {
     "response.completed": "completed",
@@ -32,8 +23,6 @@ _TERMINAL = {
 }
 _SEQ_KEY = b'"sequence_number":'
 _SEQ_KEY_LEN = len(_SEQ_KEY)
-_TYPE_PREFIX = b'{"type":"'
-_TYPE_PREFIX_LEN = len(_TYPE_PREFIX)
 _TEXT_DELTA = "response.output_text.delta"
 _PATH = re.compile(r"/responses/?$")
 _RESUME_PATH = re.compile(r"/responses/[A-Za-z0-9_\-]+/?$")
@@ -140,7 +129,7 @@ class ResponsesReader:
         if not event_type:
             if data == b"[DONE]":
                 return  # some servers end with Chat's terminator: not an event
-            event_type = _type_from_payload(data)
+            event_type = type_of_payload(data)
             if not event_type:
                 sink.anomaly("undecodable")
                 return
@@ -194,28 +183,12 @@ def _delta_text(payload: Any) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def _type_from_payload(data: bytes) -> str:
-    """The ``type`` of a message sent without an ``event:`` line (read from its first bytes
-    when it starts with it, as the API writes it)."""
-    if data.startswith(_TYPE_PREFIX):
-        end = data.find(b'"', _TYPE_PREFIX_LEN)
-        if 0 < end <= _TYPE_PREFIX_LEN + MAX_TYPE_CHARS and b"\\" not in data[:end]:
-            return data[_TYPE_PREFIX_LEN:end].decode("utf-8", "replace")
-    payload = loads(data)
-    found = payload.get("type") if isinstance(payload, dict) else None
-    return found if isinstance(found, str) else ""
-
-
-class Responses:
+class Responses(OpenAIAPI):
     """The dialect object (see :class:`otel_responses.dialects.Dialect`)."""
 
     name = "responses"
-    operation = "chat"
     api_type: str | None = "responses"
     metric_types = re.compile(r"response\.[a-z0-9_.]{1,80}|error")
-
-    def provider(self, host: str | None, path: str | None = None) -> str:
-        return provider_for_host(host)
 
     def matches(self, method: str, host: str | None, path: str) -> bool:
         method = method.upper()
@@ -232,14 +205,8 @@ class Responses:
         found = field(obj, "type")
         return isinstance(found, str) and found.startswith("response.")
 
-    def request(self, path: str, body: Any) -> RequestFacts:
-        return body_request_facts(body)
-
     def reader(self, sink: Sink) -> Reader:
         return ResponsesReader(sink)
-
-    def http(self, status: int, headers: Any, body: Any) -> HTTPFacts:
-        return http_facts(status, headers, body)
 
 
 DIALECT = Responses()

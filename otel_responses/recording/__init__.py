@@ -16,7 +16,7 @@ from opentelemetry import metrics, trace
 from .. import _faults
 from .. import _registry as names
 from .._config import ContentCapture
-from .._stream import Ending, Stream
+from .._stream import Attempt, Ending, Stream
 from ..dialects._facts import Event, RateLimit
 from ._content import output_messages
 from ._instruments import Instruments, instruments_for, tracer_for
@@ -89,15 +89,8 @@ class Recorder:
     def identity(self, response_id: str | None, model: str | None, tier: str | None) -> None:
         self.spans.identity(response_id, model, tier)
 
-    def attempt(
-        self,
-        number: int,
-        status: int | None,
-        retry_after: float | None,
-        error_type: str | None,
-        request_id: str | None,
-    ) -> None:
-        self.spans.attempt(number, status, retry_after, error_type, request_id)
+    def attempt(self, attempt: Attempt) -> None:
+        self.spans.attempt(attempt)
 
     # --- per response and at the end -----------------------------------------------------
     def headroom(self, facts: RateLimit) -> None:

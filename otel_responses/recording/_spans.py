@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .. import _faults
 from .. import _registry as names
 from .._redact import redact
-from .._stream import Ending, Stream
+from .._stream import Attempt, Ending, Stream
 from ..dialects._facts import Event, Kind, RateLimit
 
 MAX_ANOMALY_EVENTS = 32
@@ -142,28 +142,22 @@ class SpanRecorder:
         except Exception as exc:
             self._fault(exc)
 
-    def attempt(
-        self,
-        number: int,
-        status: int | None,
-        retry_after: float | None,
-        error_type: str | None,
-        request_id: str | None,
-    ) -> None:
-        attempt: dict[str, Any] = {names.HTTP_ATTEMPT_NUMBER: number}
-        if status is not None:
-            attempt[names.HTTP_STATUS_CODE] = status
-        if retry_after is not None:
-            attempt[names.RL_RETRY_AFTER] = retry_after
-        if error_type is not None:
-            attempt[names.ERROR_TYPE] = error_type
+    def attempt(self, attempt: Attempt) -> None:
+        attributes: dict[str, Any] = {names.HTTP_ATTEMPT_NUMBER: attempt.number}
+        for attr, value in (
+            (names.HTTP_STATUS_CODE, attempt.status),
+            (names.RL_RETRY_AFTER, attempt.retry_after),
+            (names.ERROR_TYPE, attempt.error_type),
+        ):
+            if value is not None:
+                attributes[attr] = value
         try:
             span = self.span
-            if status is not None:
-                span.set_attribute(names.HTTP_STATUS_CODE, status)
-            span.add_event(names.HTTP_ATTEMPT_EVENT, attempt)
-            if request_id:
-                span.set_attribute(names.REQUEST_ID, request_id[:128])
+            if attempt.status is not None:
+                span.set_attribute(names.HTTP_STATUS_CODE, attempt.status)
+            span.add_event(names.HTTP_ATTEMPT_EVENT, attributes)
+            if attempt.request_id:
+                span.set_attribute(names.REQUEST_ID, attempt.request_id[:128])
         except Exception as exc:
             self._fault(exc)
 
