@@ -514,7 +514,10 @@ class SdkSnapshot:
     def _patchable(name: str, value: Any) -> bool:
         if name.startswith("__"):
             return False
-        return isinstance(value, _PATCHABLE) or hasattr(value, "__wrapped__")
+        # By type only: the SDK has lazy proxies (openai's numpy proxy) that import on any
+        # attribute access, even ``__class__``.
+        kind = type(value)
+        return issubclass(kind, _PATCHABLE) or hasattr(kind, "__wrapped__")
 
     def restore(self) -> list[str]:
         """Put back what differs; the qualified names of what had to be."""
