@@ -90,8 +90,9 @@ def load(folder: Path) -> tuple[list[Transcript], list[HttpError], Transcript | 
             streams.append(transcript)
     for path in sorted(folder.glob("*.http.json")):
         record = json.loads(path.read_text())
-        errors.append(HttpError(path.name, record["status"], record.get("headers") or {},
-                                record.get("body")))
+        errors.append(
+            HttpError(path.name, record["status"], record.get("headers") or {}, record.get("body"))
+        )
     if not streams:
         raise SystemExit(f"demo: no *.sse transcripts in {folder}")
     return streams, errors, seed
@@ -147,22 +148,34 @@ def rate_limit_429(model: str, window: str) -> tuple[dict[str, str], str]:
         "retry-after": str(max(1, wait_ms // 1000)),
         "x-request-id": f"req_demo{random.getrandbits(48):012x}",
     }
-    body = json.dumps({"error": {
-        "type": "tokens" if window == "TPM" else "requests",
-        "code": "rate_limit_exceeded",
-        "param": None,
-        "message": f"Rate limit reached for {model} in organization org-demo on {words} "
-                   f"({window}): Limit 200000, Used 199500, Requested 1800. "
-                   f"Please try again in {wait_ms}ms.",
-    }})
+    body = json.dumps(
+        {
+            "error": {
+                "type": "tokens" if window == "TPM" else "requests",
+                "code": "rate_limit_exceeded",
+                "param": None,
+                "message": f"Rate limit reached for {model} in organization org-demo on {words} "
+                f"({window}): Limit 200000, Used 199500, Requested 1800. "
+                f"Please try again in {wait_ms}ms.",
+            }
+        }
+    )
     return headers, body
 
 
 # ------------------------------------------------------------------------- the player
 class Demo:
-    def __init__(self, tracer_provider: Any, meter_provider: Any, folder: Path = HERE, *,
-                 speed: float = 1.0, cycle_s: float = 720.0,
-                 incident: tuple[float, float] = (120.0, 540.0), seed: int | None = None) -> None:
+    def __init__(
+        self,
+        tracer_provider: Any,
+        meter_provider: Any,
+        folder: Path = HERE,
+        *,
+        speed: float = 1.0,
+        cycle_s: float = 720.0,
+        incident: tuple[float, float] = (120.0, 540.0),
+        seed: int | None = None,
+    ) -> None:
         self.tp = tracer_provider
         self.mp = meter_provider
         self.streams, self.errors, self.seed = load(folder)
@@ -186,8 +199,11 @@ class Demo:
 
     def hook(self, model: str) -> otel_responses.ResponseStreamHook:
         return otel_responses.ResponseStreamHook(
-            model=model, server_address="api.openai.com", server_port=443,
-            tracer_provider=self.tp, meter_provider=self.mp,
+            model=model,
+            server_address="api.openai.com",
+            server_port=443,
+            tracer_provider=self.tp,
+            meter_provider=self.mp,
         )
 
     def _count(self, hook: otel_responses.ResponseStreamHook) -> None:
@@ -195,8 +211,14 @@ class Demo:
             self.outcomes[hook.outcome or "?"] += 1
 
     # --- one stream
-    def play(self, transcript: Transcript, *, ending: str = "end", cut: float = 1.0,
-             slow_first_token: bool = False) -> str | None:
+    def play(
+        self,
+        transcript: Transcript,
+        *,
+        ending: str = "end",
+        cut: float = 1.0,
+        slow_first_token: bool = False,
+    ) -> str | None:
         rng = self._rng
         hook = self.hook(transcript.model)
         self.sleep(rng.uniform(0.05, 0.25))  # request upload, connection reuse
@@ -286,8 +308,9 @@ class Demo:
                 self.step()
                 self.sleep(self._rng.uniform(0.2, 1.5))  # think time between calls
 
-        threads = [threading.Thread(target=worker, daemon=True, name=f"demo-{i}")
-                   for i in range(workers)]
+        threads = [
+            threading.Thread(target=worker, daemon=True, name=f"demo-{i}") for i in range(workers)
+        ]
         for thread in threads:
             thread.start()
         try:
@@ -311,7 +334,8 @@ def setup() -> Configured:
     the one set-up path (the CLI and the proxy use it too). The library's structlog events of
     INFO and above (failure, end) become OTel log records linked to their stream's trace."""
     named = os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get(
-        "OTEL_RESOURCE_ATTRIBUTES", "")
+        "OTEL_RESOURCE_ATTRIBUTES", ""
+    )
     return otel_responses.configure(
         service_name=None if named else "otel-responses-demo",
         instrument=False,  # the demo feeds the hook directly; no SDK to instrument
@@ -324,14 +348,17 @@ def main() -> int:
     tracer_provider, meter_provider = telemetry.tracer_provider, telemetry.meter_provider
     start, end = (float(x) for x in os.environ.get("DEMO_INCIDENT_S", "120-540").split("-"))
     demo = Demo(
-        tracer_provider, meter_provider, Path(os.environ.get("DEMO_EXAMPLES", HERE)),
+        tracer_provider,
+        meter_provider,
+        Path(os.environ.get("DEMO_EXAMPLES", HERE)),
         speed=float(os.environ.get("DEMO_SPEED", "1")),
         cycle_s=float(os.environ.get("DEMO_CYCLE_S", "720")),
         incident=(start, end),
     )
     try:
-        outcomes = demo.run(int(os.environ.get("DEMO_WORKERS", "4")),
-                            float(os.environ.get("DEMO_DURATION_S", "0")))
+        outcomes = demo.run(
+            int(os.environ.get("DEMO_WORKERS", "4")), float(os.environ.get("DEMO_DURATION_S", "0"))
+        )
         print(f"demo: {dict(outcomes)}", file=sys.stderr)
     finally:
         # Bounded (OTEL_RESPONSES_EXIT_TIMEOUT, 2 s): a dead collector cannot hold the exit.

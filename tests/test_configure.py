@@ -12,6 +12,7 @@ and one answering 503 (HTTP) / UNAVAILABLE (gRPC); the live ones are
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -133,13 +134,17 @@ def collector(kind: str, protocol: str) -> Iterator[int]:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No OTEL_* variable of the test runner leaks in; structlog starts unconfigured."""
+    """No OTEL_* variable of the test runner leaks in; structlog starts unconfigured; the OTLP
+    exporters' logger level that configure() raises is put back for the other tests."""
     for name in list(os.environ):
         if name.startswith("OTEL_"):
             monkeypatch.delenv(name)
+    otlp_logger = logging.getLogger("opentelemetry.exporter.otlp")
+    level = otlp_logger.level
     structlog.reset_defaults()
     yield
     structlog.reset_defaults()
+    otlp_logger.setLevel(level)
 
 
 def local(**kwargs: Any) -> Configured:
