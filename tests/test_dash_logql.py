@@ -356,14 +356,23 @@ def _escape(value: str) -> str:
     return re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\1", value)
 
 
-def substitute(expr: str, variables: dict[str, Any], *, all_selected: bool) -> str:
-    """``$var``/``${var}`` as Grafana 11 replaces them in a Loki query."""
+def substitute(
+    expr: str,
+    variables: dict[str, Any],
+    *,
+    all_selected: bool,
+    picked: dict[str, str] | None = None,
+) -> str:
+    """``$var``/``${var}`` as Grafana 11 replaces them in a Loki query: the ``picked`` values,
+    else every variable at "All" or at its :data:`PICKED` value."""
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2)
         if name.startswith("__"):
             raise AssertionError(f"unexpected macro ${name} in a log query")
         variable = variables[name]  # KeyError: an undefined variable
+        if picked and name in picked:
+            return _escape(picked[name])
         if all_selected:
             assert variable.get("includeAll"), f"${name} has no All option"
             # Without a custom allValue Grafana sends every option; the checked-in variables
@@ -424,3 +433,26 @@ def test_every_filter_matches_a_record_the_library_writes(
             f"{sorted({k for r in selected for k in r.metadata})})"
         )
     assert any(query.matches(r) for r in selected), f"{title}: {sent!r} matches no record"
+
+
+def test_provider_filter_keeps_each_providers_records(records: list[LokiRecord]) -> None:
+    """$provider at each provider of the records (the other variables at "All"): a query keeps
+    exactly that provider's records among those "All" shows."""
+    providers = sorted({r.metadata.get("gen_ai_provider_name", "") for r in records} - {""})
+    assert "openai" in providers, providers
+    checked = 0
+    for title, expr, variables in LOKI_QUERIES:
+        everything = parse_logql(substitute(expr, variables, all_selected=True))
+        for provider in providers:
+            sent = substitute(expr, variables, all_selected=True, picked={"provider": provider})
+            query = parse_logql(sent)
+            assert rejection(query) is None, (title, sent)
+            expected = [
+                r
+                for r in records
+                if everything.matches(r) and r.metadata.get("gen_ai_provider_name") == provider
+            ]
+            got = [r for r in records if query.matches(r)]
+            assert got == expected, (title, provider, sent)
+            checked += len(got)
+    assert checked, "no log record was selected by any provider"
