@@ -146,69 +146,22 @@ def _setup_logging(level: str) -> None:
 
 
 def setup_telemetry(service_name: str = "otel-responses-proxy") -> Callable[[], None]:
-    """Set up tracer, meter and logger providers from the ``OTEL_*`` variables; return the
-    function that flushes and shuts them down (bounded).
+    """Tracer, meter and logger providers from the standard ``OTEL_*`` variables, through
+    :func:`otel_responses.configure` (the one set-up path of the CLI, the demo and the proxy);
+    return the bounded shutdown that flushes them.
 
-    One set-up path: ``otel_responses.configure()`` when this build has it; until then the
-    equivalent here, OTLP when an ``OTEL_EXPORTER_OTLP_*ENDPOINT`` is set, else nothing exported.
+    The proxy process runs no LLM SDK, so nothing is instrumented; the service is named
+    ``otel-responses-proxy`` unless ``OTEL_SERVICE_NAME`` says otherwise.
     """
-    import otel_responses
+    from .._configure import configure
 
-    configure = getattr(otel_responses, "configure", None)
-    if configure is not None:
-        os.environ.setdefault("OTEL_SERVICE_NAME", service_name)
-        handle = configure()
-        return lambda: handle.shutdown()
-    return _interim_setup(service_name)
-
-
-def _interim_setup(service_name: str) -> Callable[[], None]:
-    if not any(
-        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal_}ENDPOINT")
-        for signal_ in ("", "TRACES_", "METRICS_", "LOGS_")
-    ):
-        return lambda: None
-    import structlog
-    from opentelemetry import metrics, trace
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    from .._logging import OTelLogProcessor
-
-    resource = Resource.create(
-        {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service_name}
-    )
-    tracer_provider = TracerProvider(resource=resource)
-    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    meter_provider = MeterProvider(
-        metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())], resource=resource
-    )
-    logger_provider = LoggerProvider(resource=resource)
-    logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
-    trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(meter_provider)
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            OTelLogProcessor(logger_provider),
-            structlog.processors.KeyValueRenderer(key_order=["event"]),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    handle = configure(
+        service_name=None if os.environ.get("OTEL_SERVICE_NAME") else service_name,
+        instrument=False,
     )
 
     def shutdown() -> None:
-        tracer_provider.shutdown()
-        meter_provider.shutdown(timeout_millis=5_000)
-        logger_provider.shutdown()
+        handle.shutdown()
 
     return shutdown
 
@@ -239,7 +192,22 @@ def _serve_worker(worker: _Worker) -> int:
     return 0
 
 
+def _die_with_parent() -> None:
+    """A pre-forked worker gets SIGTERM (so it drains) when its parent dies, even by SIGKILL:
+    no orphan keeps the port. Linux only (prctl PR_SET_PDEATHSIG); elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _worker_main(worker: _Worker) -> None:
+    _die_with_parent()
     sys.exit(_serve_worker(worker))
 
 

@@ -1,8 +1,8 @@
 """Which dialect a request speaks, for routing and for tracing.
 
-``otel_responses.dialects.for_request`` is the one authority. While a build lacks it, a path
-classifier stands in for routing, and only Responses calls are traced (the only dialect the hook
-of such a build understands).
+``otel_responses.dialects.for_request`` is the one authority on what is traced. Routing by dialect
+falls back on a path classifier for the dialects it does not (yet) know; a build without
+``for_request`` traces only Responses calls (the only dialect its hook reads).
 """
 
 from __future__ import annotations
@@ -31,14 +31,7 @@ def _load() -> Callable[[str, str | None, str], Any] | None:
 _FOR_REQUEST = _load()
 
 
-def dialect_of(method: str, host: str | None, path: str) -> str | None:
-    """The dialect name of a request to ``host`` for ``path`` (no query), or ``None``."""
-    if _FOR_REQUEST is not None:
-        try:
-            found = _FOR_REQUEST(method, host, path)
-        except Exception:
-            return None
-        return None if found is None else str(found.name)
+def _by_path(method: str, path: str) -> str | None:
     if method.upper() != "POST":
         return None
     for pattern, name in _FALLBACK:
@@ -47,11 +40,22 @@ def dialect_of(method: str, host: str | None, path: str) -> str | None:
     return None
 
 
-def traced(dialect: str | None) -> bool:
-    """Whether a request of ``dialect`` gets a span (non-LLM paths are forwarded untraced)."""
-    if dialect is None:
-        return False
-    return _FOR_REQUEST is not None or dialect == "responses"
+def dialect_of(method: str, host: str | None, path: str) -> str | None:
+    """The dialect a request to ``host`` for ``path`` (no query) is traced with, or ``None``
+    (forwarded untraced: not an LLM call, or a dialect this build cannot read)."""
+    if _FOR_REQUEST is not None:
+        try:
+            found = _FOR_REQUEST(method, host, path)
+        except Exception:
+            return None
+        return None if found is None else str(found.name)
+    return "responses" if _by_path(method, path) == "responses" else None
+
+
+def routing_dialect(method: str, host: str | None, path: str) -> str | None:
+    """The dialect a request is routed by: the traced one, else what its path looks like, so
+    ``anthropic=URL`` routes even in a build that cannot yet trace Anthropic calls."""
+    return dialect_of(method, host, path) or _by_path(method, path)
 
 
 _GEMINI_MODEL = re.compile(r"/models/([^/:]+):(stream)?[gG]enerateContent$")

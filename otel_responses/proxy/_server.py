@@ -32,7 +32,7 @@ from yarl import URL
 
 from .._hook import ResponseStreamHook
 from ._config import Router, Upstream
-from ._dialects import dialect_of, gemini_model, traced
+from ._dialects import dialect_of, gemini_model, routing_dialect
 
 log = logging.getLogger("otel_responses.proxy")
 
@@ -288,7 +288,7 @@ class Proxy:
         status = 0
         upstream_name = "-"
         try:
-            route = self.router.route(request.method, request.rel_url.raw_path, dialect_of)
+            route = self.router.route(request.method, request.rel_url.raw_path, routing_dialect)
             if route is None:
                 status = 404
                 return web.Response(
@@ -327,7 +327,7 @@ class Proxy:
 
         dialect = dialect_of(request.method, upstream.host, path)
         hook: ResponseStreamHook | None = None
-        if traced(dialect) and dialect is not None:
+        if dialect is not None:
             model, stream = _request_facts(path, request.headers.get("Content-Type", ""), body)
             hook = new_hook(
                 dialect=dialect,

@@ -22,6 +22,7 @@ import asyncio
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +146,16 @@ def _final_response(parts: list[bytes]) -> dict[str, Any]:
                     result: dict[str, Any] = payload["response"]
                     return result
     return {}
+
+
+def wait_spans(telemetry: Any, count: int, timeout: float = 10.0) -> tuple[Any, ...]:
+    """The finished spans once there are ``count`` of them (bounded wait: a client may hold the
+    whole body a moment before the proxy, still reading the upstream's end, ends the span)."""
+    deadline = time.monotonic() + timeout
+    while len(telemetry.finished()) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    spans: tuple[Any, ...] = telemetry.finished()
+    return spans
 
 
 def free_port() -> int:

@@ -46,6 +46,10 @@ def test_stream_bytes_identical_and_one_completed_span(stack: Stack, telemetry: 
     assert attrs["server.address"] == "127.0.0.1"
     assert attrs["server.port"] == stack.upstream_port
     assert spans[0].name == "chat gpt-4o"
+    assert attrs["otel_responses.proxy.upstream"] == "default"
+    # the upstream's name is on the stream's metric points too
+    points = telemetry.points("gen_ai.client.operation.duration")
+    assert [p["otel_responses.proxy.upstream"] for p, _ in points] == ["default"]
 
 
 def test_request_reaches_upstream_unchanged_but_hop_by_hop(stack: Stack) -> None:
