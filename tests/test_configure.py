@@ -271,21 +271,24 @@ def test_exports_spans_metrics_and_logs_from_the_variables(
         check_all_three(receiver.received, "configured-app")
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_endpoint_and_protocol_arguments_override_the_variables(
-    monkeypatch: pytest.MonkeyPatch,
+    protocol: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with HttpReceiver() as http:
+    receiver = GrpcReceiver() if protocol == "grpc" else HttpReceiver()
+    with receiver:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        other = "http/protobuf" if protocol == "grpc" else "grpc"
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", other)
         handle = local(
-            endpoint=http.endpoint,
-            protocol="http/protobuf",
+            endpoint=receiver.endpoint,
+            protocol=protocol,
             service_name="kw",
             configure_structlog=True,
         )
         replay(SEED, tracer_provider=handle.tracer_provider, meter_provider=handle.meter_provider)
         assert handle.shutdown(10.0) is True
-        check_all_three(http.received, "kw")
+        check_all_three(receiver.received, "kw")
 
 
 def test_per_signal_endpoint_and_protocol_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -300,6 +303,49 @@ def test_per_signal_endpoint_and_protocol_variables(monkeypatch: pytest.MonkeyPa
         assert http.received.spans() == []
         assert http.received.metrics() and http.received.logs()
         assert grpc_receiver.received.metrics() == []
+
+
+@contextmanager
+def header_recorder() -> Iterator[tuple[int, list[dict[str, str]]]]:
+    """An OTLP/HTTP endpoint that answers 200 and keeps each request's headers."""
+    seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield int(server.server_address[1]), seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("from_argument", [False, True])
+def test_headers_from_the_variable_or_the_argument(
+    from_argument: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=from-env")
+    with header_recorder() as (port, seen):
+        handle = local(
+            endpoint=f"http://127.0.0.1:{port}",
+            metrics_exporter="none",
+            logs_exporter="none",
+            headers={"x-tenant": "from-kwarg"} if from_argument else None,
+        )
+        with handle.tracer_provider.get_tracer("t").start_as_current_span("s"):
+            pass
+        assert handle.shutdown(10.0) is True
+    assert [h.get("x-tenant") for h in seen] == ["from-kwarg" if from_argument else "from-env"]
 
 
 # --- bad settings: one warning each, and the default ----------------------------------------
