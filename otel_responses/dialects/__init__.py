@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import chat_completions, gemini, responses
+from . import anthropic_messages, chat_completions, gemini, responses
 from ._facts import (
     Dialect,
     ErrorFacts,
@@ -33,6 +33,7 @@ DIALECTS: Mapping[str, Dialect] = {
     for d in (
         responses.DIALECT,
         chat_completions.DIALECT,
+        anthropic_messages.DIALECT,
         gemini.DIALECT,
     )
 }
