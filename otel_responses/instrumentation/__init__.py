@@ -11,12 +11,14 @@ httpx directly. How and why it observes at the HTTP transport is explained in
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Collection
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from . import _openai
+from ._google_genai import GoogleGenAIInstrumentor
 from ._httpx import (
     AsyncObservingTransport,
     ObservingTransport,
@@ -27,6 +29,7 @@ from .package import _instruments
 
 __all__ = [
     "AsyncObservingTransport",
+    "GoogleGenAIInstrumentor",
     "ObservingTransport",
     "OpenAIResponsesInstrumentor",
     "instrument",
@@ -58,8 +61,20 @@ def instrument(*, tracer_provider: Any = None, meter_provider: Any = None) -> No
     OpenAIResponsesInstrumentor().instrument(
         tracer_provider=tracer_provider, meter_provider=meter_provider
     )
+    if _installed("google.genai"):  # each installed SDK; a missing one is skipped silently
+        GoogleGenAIInstrumentor().instrument(
+            tracer_provider=tracer_provider, meter_provider=meter_provider
+        )
 
 
 def uninstrument() -> None:
     """Undo :func:`instrument`: the SDK is left exactly as it was."""
     OpenAIResponsesInstrumentor().uninstrument()
+    GoogleGenAIInstrumentor().uninstrument()
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
