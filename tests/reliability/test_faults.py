@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otel_responses import ResponseStreamHook, _faults
 from otel_responses import _registry as names
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 SEED = (FIXTURES / "seed__failed-rate-limit.sse").read_bytes()
 TEXT = (FIXTURES / "otel-contrib__text_stream.sse").read_bytes()
 HEADERS = {

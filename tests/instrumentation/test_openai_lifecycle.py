@@ -109,7 +109,7 @@ APP = textwrap.dedent(
 def test_opentelemetry_instrument_picks_it_up(tmp_path: Path) -> None:
     app = tmp_path / "app.py"
     app.write_text(APP)
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     env = {
         **os.environ,
         "PYTHONPATH": str(root),

@@ -27,7 +27,7 @@ from otel_responses import ResponseStreamHook, SSEDecoder, _faults, parse_durati
 from otel_responses.dialects._openai import facts_from_headers, facts_from_message
 from tests.sse_reference import reference_text
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 TRANSCRIPTS = sorted(FIXTURES.glob("*.sse"))
 CORPUS = [p.read_bytes() for p in TRANSCRIPTS]
 HTTP_RECORDS = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.http.json"))]

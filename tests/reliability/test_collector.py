@@ -38,9 +38,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from otel_responses import ResponseStreamHook
 from otel_responses import _registry as names
 
-from .otlp_receiver import HttpReceiver, otlp_exporters
+from tests.otlp_receiver import HttpReceiver, otlp_exporters
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 TEXT = FIXTURES / "otel-contrib__text_stream.sse"
 EXIT_BOUND_S = 30.0  # liveness: the child's exporters time out after 2 s per signal

@@ -31,7 +31,7 @@ from otel_responses import OTelLogProcessor, ResponseStreamHook
 from otel_responses import _registry as names
 from otel_responses._config import CAPTURE_ENV, CAPTURE_MAX_ENV, content_capture_from_env
 
-from .otlp_receiver import HttpReceiver
+from tests.otlp_receiver import HttpReceiver
 
 KEY = "sk-proj-PLANTEDkey0123456789abcdefABCDEF_-xyz"
 BARE_KEY = "sk-PLANTEDbare0123456789"

@@ -32,7 +32,7 @@ from tests._instr_support import (
     text_stream,
 )
 from tests.conftest import Telemetry
-from tests.test_instr_sdk import HEADERS_429, RATE_LIMIT_429
+from tests.instrumentation.test_openai_sdk import HEADERS_429, RATE_LIMIT_429
 
 __all__ = ["instrumented"]
 
