@@ -159,7 +159,9 @@ INPUT_TOKENS = _attr(
     _gen_ai.GEN_AI_USAGE_INPUT_TOKENS,
     "int",
     "Input tokens, cached ones included (for Anthropic: `input_tokens` + "
-    "`cache_read_input_tokens` + `cache_creation_input_tokens`).",
+    "`cache_read_input_tokens` + `cache_creation_input_tokens`; for Gemini: "
+    "`promptTokenCount`, which already includes `cachedContentTokenCount`; "
+    "`toolUsePromptTokenCount` is not counted).",
     semconv=True,
 )
 OUTPUT_TOKENS = _attr(
@@ -414,7 +416,12 @@ ANOMALY_KIND = _attr(
 EVENT_TYPE = _attr(
     "otel_responses.event.type",
     "string",
-    "Event type (metric attribute of `otel_responses.events`; on anomaly events).",
+    "Event type (metric attribute of `otel_responses.events`; on anomaly events). Gemini "
+    "frames have no type; theirs are otel-responses' names: `gemini.text.delta`, "
+    "`gemini.thought.delta`, `gemini.function_call.delta`, `gemini.executable_code.delta`, "
+    "`gemini.code_execution_result.delta`, `gemini.inline_data.delta` (the frame's most "
+    "specific part), `gemini.candidate.finish`, `gemini.prompt.blocked`, `gemini.chunk`, "
+    "`error`.",
 )
 INTERNAL_ERROR_SITE = _attr(
     "otel_responses.internal_error.site",
