@@ -18,6 +18,7 @@ from typing import Any
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from . import _openai
+from ._anthropic import AnthropicInstrumentor
 from ._google_genai import GoogleGenAIInstrumentor
 from ._httpx import (
     AsyncObservingTransport,
@@ -28,6 +29,7 @@ from ._httpx import (
 from .package import _instruments
 
 __all__ = [
+    "AnthropicInstrumentor",
     "AsyncObservingTransport",
     "GoogleGenAIInstrumentor",
     "ObservingTransport",
@@ -61,7 +63,11 @@ def instrument(*, tracer_provider: Any = None, meter_provider: Any = None) -> No
     OpenAIResponsesInstrumentor().instrument(
         tracer_provider=tracer_provider, meter_provider=meter_provider
     )
-    if _installed("google.genai"):  # each installed SDK; a missing one is skipped silently
+    if _installed("anthropic"):  # each installed SDK; a missing one is skipped silently
+        AnthropicInstrumentor().instrument(
+            tracer_provider=tracer_provider, meter_provider=meter_provider
+        )
+    if _installed("google.genai"):
         GoogleGenAIInstrumentor().instrument(
             tracer_provider=tracer_provider, meter_provider=meter_provider
         )
@@ -70,6 +76,7 @@ def instrument(*, tracer_provider: Any = None, meter_provider: Any = None) -> No
 def uninstrument() -> None:
     """Undo :func:`instrument`: the SDK is left exactly as it was."""
     OpenAIResponsesInstrumentor().uninstrument()
+    AnthropicInstrumentor().uninstrument()
     GoogleGenAIInstrumentor().uninstrument()
 
 
