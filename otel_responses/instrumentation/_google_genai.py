@@ -63,10 +63,19 @@ class _Call:
     """One ``generate_content_stream`` call as the app holds it: the hook of its current HTTP
     request (automatic function calling and continuation make several in turn)."""
 
-    __slots__ = ("hook",)
+    __slots__ = ("finalizer", "hook")
 
     def __init__(self) -> None:
         self.hook: ResponseStreamHook | None = None
+        self.finalizer: weakref.finalize[Any, Any] | None = None
+
+    def release(self) -> None:
+        """The stream ended: nothing is kept for the generator's remaining lifetime."""
+        finalizer = self.finalizer
+        if finalizer is not None:
+            self.finalizer = None
+            finalizer.detach()
+        self.hook = None
 
     def dropped(self) -> None:
         """Finalizer of the generator the app holds: it was dropped unfinished."""
@@ -353,7 +362,7 @@ def _wrap_async_request_once(original: Any) -> Any:
 def _held(call: _Call, stream: Any) -> None:
     """Abandonment: the app dropping ``stream`` ends its current request's hook."""
     try:
-        weakref.finalize(stream, call.dropped)
+        call.finalizer = weakref.finalize(stream, call.dropped)
     except Exception as exc:
         _faults.report("instrumentation.anchor", exc)
 
@@ -364,7 +373,11 @@ def _iterate(frames: Iterator[Any], call: _Call) -> Iterator[Any]:
         try:
             item = next(frames)
         except StopIteration:
+            call.release()
             return
+        except BaseException:
+            call.release()  # the SDK's exception: the stream has ended
+            raise
         finally:
             _CALL.reset(token)
         try:
@@ -381,7 +394,11 @@ async def _aiterate(frames: Any, call: _Call) -> AsyncIterator[Any]:
         try:
             item = await frames.__anext__()
         except StopAsyncIteration:
+            call.release()
             return
+        except BaseException:
+            call.release()
+            raise
         finally:
             _CALL.reset(token)
         try:
