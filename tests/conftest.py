@@ -1,51 +1,56 @@
-"""Shared fixtures: a private tracer/meter provider pair per test, read back from memory."""
+"""Shared fixtures: private telemetry per test, the instrumented openai SDK, a controlled clock.
+
+The helpers they are built from live in ``tests/support.py``; ``FIXTURES`` and ``Telemetry`` stay
+importable from here for the files that import them from ``tests.conftest``.
+"""
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, NamedTuple
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-FIXTURES = Path(__file__).parent / "fixtures"
+import otel_responses
+from otel_responses import instrument, uninstrument
+from tests.support import FIXTURES as FIXTURES
+from tests.support import Clock, Telemetry, new_telemetry
 
-
-class Telemetry(NamedTuple):
-    tracer_provider: TracerProvider
-    meter_provider: MeterProvider
-    spans: InMemorySpanExporter
-    metrics: InMemoryMetricReader
-
-    def finished(self) -> tuple[ReadableSpan, ...]:
-        return self.spans.get_finished_spans()
-
-    def points(self, name: str) -> list[tuple[dict[str, Any], Any]]:
-        """``(attributes, point)`` of every data point of metric ``name``."""
-        data = self.metrics.get_metrics_data()
-        out: list[tuple[dict[str, Any], Any]] = []
-        if data is None:
-            return out
-        for rm in data.resource_metrics:
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    if metric.name == name:
-                        out += [(dict(p.attributes or {}), p) for p in metric.data.data_points]
-        return out
+__all__ = ["FIXTURES", "Clock", "Telemetry", "clock", "instrumented", "telemetry"]
 
 
 @pytest.fixture
 def telemetry() -> Iterator[Telemetry]:
-    spans = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    yield Telemetry(tracer_provider, meter_provider, spans, reader)
-    tracer_provider.shutdown()
-    meter_provider.shutdown()
+    """A tracer and meter provider pair of this test's own, read back from memory."""
+    made = new_telemetry()
+    yield made
+    made.shutdown()
+
+
+@pytest.fixture
+def instrumented(telemetry: Telemetry) -> Iterator[Telemetry]:
+    """:func:`otel_responses.instrument` on :func:`telemetry`'s providers, undone afterwards."""
+    instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+    try:
+        yield telemetry
+    finally:
+        uninstrument()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
+    """Replace every module-level alias of ``time.perf_counter_ns`` in otel_responses (the
+    stream core reads the clock through one, and modules import it by name): wherever the
+    core keeps its clock, under whatever name, it is found and replaced."""
+    fake = Clock()
+    patched = []
+    for module_name, module in list(sys.modules.items()):
+        if module_name.partition(".")[0] != otel_responses.__name__:
+            continue
+        for attr, value in list(vars(module).items()):
+            if value is time.perf_counter_ns:
+                monkeypatch.setattr(module, attr, fake)
+                patched.append(f"{module_name}.{attr}")
+    assert patched, "no otel_responses module reads the clock through time.perf_counter_ns"
+    yield fake

@@ -12,7 +12,7 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from otel_responses import ContentCapture, ResponseStreamHook, SSEMessage
-from tests.conftest import FIXTURES, Telemetry
+from tests.support import FIXTURES, Telemetry
 
 
 def _hook(telemetry: Telemetry, **kwargs: Any) -> ResponseStreamHook:

@@ -16,7 +16,7 @@ from otel_responses import ResponseStreamHook, replay
 from otel_responses._cli import main
 from otel_responses._registry import REGISTRY, Entry, EntryKind
 from otel_responses._registry_markdown import render_markdown
-from tests.conftest import FIXTURES, Telemetry
+from tests.support import FIXTURES, Telemetry
 
 DOC = Path(__file__).parent.parent / "docs" / "telemetry.md"
 NAMES = {e.name for e in REGISTRY}

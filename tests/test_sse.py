@@ -7,8 +7,8 @@ import random
 import pytest
 
 from otel_responses import SSEDecoder, SSEMessage, decode_all
-from tests.conftest import FIXTURES
 from tests.sse_reference import reference_decode
+from tests.support import FIXTURES
 
 TRANSCRIPTS = sorted(FIXTURES.glob("*.sse"))
 EVERY_BOUNDARY_MAX = 24_000  # bytes; larger files are split at a dense sample of positions

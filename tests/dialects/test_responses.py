@@ -15,8 +15,8 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from otel_responses import replay
-from tests.conftest import FIXTURES, Telemetry
 from tests.sse_reference import reference_decode
+from tests.support import FIXTURES, Telemetry
 
 STREAMS = sorted(FIXTURES.glob("*.sse"))
 HTTP_ERRORS = sorted(FIXTURES.glob("*.http.json"))

@@ -4,9 +4,6 @@ a legacy ``httpx`` client), and :func:`otel_responses.instrument_httpx` for apps
 from __future__ import annotations
 
 import gc
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,77 +15,18 @@ from opentelemetry.trace import StatusCode
 
 from otel_responses import instrument_httpx
 from otel_responses.instrumentation import ObservingTransport, uninstrument_httpx
-from tests._instr_support import (
+from tests.support import (
     SEED,
+    SlowSSEServer,
+    Telemetry,
     attrs,
     events_of,
     exception_types,
-    instrumented,
     json_response,
     only_span,
     sse,
     text_stream,
 )
-from tests.conftest import Telemetry
-
-__all__ = ["instrumented"]
-
-
-class SlowSSEServer:
-    """Streams a few SSE events slowly (chunked), then drops the connection or goes quiet."""
-
-    def __init__(self, behaviour: str, events: list[bytes]) -> None:
-        self.behaviour = behaviour
-        self.events = events
-        self.stop = threading.Event()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        try:
-            conn.settimeout(5)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += conn.recv(65536)
-            head, _, rest = data.partition(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            while len(rest) < length:
-                rest += conn.recv(65536)
-            conn.sendall(
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                b"x-request-id: req_slow\r\ntransfer-encoding: chunked\r\n\r\n"
-            )
-            for event in self.events:
-                time.sleep(0.02)
-                conn.sendall(b"%x\r\n%s\r\n" % (len(event), event))
-            if self.behaviour == "stall":
-                self.stop.wait(5)
-        except OSError:
-            pass
-        finally:
-            conn.close()  # "drop": no terminating zero-length chunk
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(2)
-        self.sock.close()
 
 
 @pytest.fixture

@@ -17,24 +17,22 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from otel_responses import instrument_httpx
-from tests._instr_support import (
+from tests.support import (
+    HEADERS_429,
     LIFECYCLE,
+    RATE_LIMIT_429,
     Server,
+    Telemetry,
     async_client,
     attrs,
     client,
     event_names,
-    instrumented,
     json_response,
     metric_sum,
     only_span,
     sse,
     text_stream,
 )
-from tests.conftest import Telemetry
-from tests.instrumentation.test_openai_sdk import HEADERS_429, RATE_LIMIT_429
-
-__all__ = ["instrumented"]
 
 ATTEMPT = "otel_responses.http.attempt"
 

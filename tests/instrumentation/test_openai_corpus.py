@@ -13,15 +13,16 @@ import openai
 import pytest
 
 from otel_responses import ResponseStreamHook, instrument, uninstrument
-from tests._instr_support import (
+from tests.support import (
+    FIXTURES,
     SSE_HEADERS,
+    Telemetry,
     async_client,
     attrs,
     client,
     only_span,
     sse,
 )
-from tests.conftest import FIXTURES, Telemetry
 
 SSE_FILES = sorted(FIXTURES.glob("*.sse"))
 HTTP_FILES = sorted(FIXTURES.glob("*.http.json"))
@@ -163,4 +164,3 @@ def test_same_http_errors_instrumented(telemetry: Telemetry, path: Path) -> None
     request_id = dict((k.lower(), v) for k, v in headers).get("x-request-id")
     if request_id:
         assert a["otel_responses.request_id"] == request_id
-

@@ -20,8 +20,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from otel_responses import OpenAIResponsesInstrumentor, instrument, uninstrument
 from otel_responses.instrumentation.package import _instruments
-from tests._instr_support import Server, attrs, client, only_span, sse, text_stream
-from tests.conftest import Telemetry
+from tests.support import Server, Telemetry, attrs, client, only_span, sse, text_stream
 
 PATCHED = [(SyncAPIClient, "request"), (SyncAPIClient, "_send_request"),
            (AsyncAPIClient, "request"), (AsyncAPIClient, "_send_request"),
@@ -90,7 +89,7 @@ APP = textwrap.dedent(
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
     from otel_responses import OpenAIResponsesInstrumentor
-    from tests._instr_support import sse, text_stream
+    from tests.support import sse, text_stream
 
     # What a distro would do; the app itself never calls instrument().
     provider = TracerProvider()

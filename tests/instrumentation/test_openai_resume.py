@@ -14,24 +14,21 @@ import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
-from tests._instr_support import (
+from tests.support import (
     LIFECYCLE,
     Server,
+    Telemetry,
     async_client,
     attrs,
     client,
     event_names,
     events_of,
-    instrumented,
     json_response,
     metric_sum,
     only_span,
     sse,
     text_stream,
 )
-from tests.conftest import Telemetry
-
-__all__ = ["instrumented"]
 
 RESPONSE_ID = "resp_bench"  # the id text_stream's events carry
 MODEL = "gpt-4o-2024-08-06"  # the model text_stream's events carry

@@ -16,28 +16,27 @@ from openai.lib.streaming.responses import AsyncResponseStream, ResponseStream
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from tests._instr_support import (
+from tests.support import (
+    HEADERS_429,
     LIFECYCLE,
+    RATE_LIMIT_429,
     SEED,
     SSE_HEADERS,
     TEXT,
     Server,
+    Telemetry,
     async_client,
     attrs,
     client,
     event_names,
     events_of,
     exception_types,
-    instrumented,
     json_response,
     metric_sum,
     only_span,
     sse,
     text_stream,
 )
-from tests.conftest import Telemetry
-
-__all__ = ["instrumented"]
 
 
 def _seed_one_chunk_after_created() -> bytes:
@@ -393,25 +392,6 @@ async def test_async_dropped_without_close_is_abandoned(instrumented: Telemetry)
 
 
 # --- before the stream: HTTP errors and retries ------------------------------------------------
-RATE_LIMIT_429 = {
-    "error": {
-        "message": "Rate limit reached for gpt-4o in organization org-X on tokens per min (TPM): "
-        "Limit 30000, Used 29950, Requested 750. Please try again in 1.4s.",
-        "type": "tokens",
-        "param": None,
-        "code": "rate_limit_exceeded",
-    }
-}
-HEADERS_429 = {
-    "x-request-id": "req_429",
-    "retry-after": "2",
-    "retry-after-ms": "1400",
-    "x-ratelimit-limit-tokens": "30000",
-    "x-ratelimit-remaining-tokens": "50",
-    "x-ratelimit-reset-tokens": "1.4s",
-}
-
-
 @pytest.mark.parametrize("is_async", [False, True])
 async def test_prestream_429(instrumented: Telemetry, is_async: bool) -> None:
     server = Server(json_response(429, RATE_LIMIT_429, HEADERS_429))

@@ -25,7 +25,7 @@ import pytest
 
 import otel_responses
 from otel_responses import ResponseStreamHook
-from tests.conftest import Telemetry
+from tests.support import Telemetry
 
 T0 = 1_000_000_000_000
 """The fake clock's origin (ns); far from 0 so that a start time of 0 cannot pass for it."""

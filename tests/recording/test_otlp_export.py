@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from otel_responses import OTelLogProcessor, replay
-from tests.conftest import FIXTURES
 from tests.otlp_receiver import GrpcReceiver, HttpReceiver, Received, otlp_exporters
+from tests.support import FIXTURES
 
 SEED = FIXTURES / "seed__failed-rate-limit.sse"
 

@@ -35,8 +35,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
 from otel_responses import ResponseStreamHook, _faults, instrument, uninstrument
-from tests._instr_support import async_client, client, sse, text_stream
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES, async_client, client, sse, text_stream
 
 BODIES = [p.read_bytes()[:4000] for p in sorted(FIXTURES.glob("*.sse"))]
 N = 10_000

@@ -37,7 +37,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_responses import ResponseStreamHook
 from otel_responses import _registry as names
-
 from tests.otlp_receiver import HttpReceiver, otlp_exporters
 
 ROOT = Path(__file__).resolve().parents[2]

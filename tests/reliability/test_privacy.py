@@ -30,7 +30,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from otel_responses import OTelLogProcessor, ResponseStreamHook
 from otel_responses import _registry as names
 from otel_responses._config import CAPTURE_ENV, CAPTURE_MAX_ENV, content_capture_from_env
-
 from tests.otlp_receiver import HttpReceiver
 
 KEY = "sk-proj-PLANTEDkey0123456789abcdefABCDEF_-xyz"

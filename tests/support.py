@@ -1,0 +1,424 @@
+"""The one place the tests build telemetry and streams from.
+
+Every test file reads its telemetry back through :class:`Telemetry` (in-memory span exporter and
+metric reader on private providers, never the global ones, so tests cannot see each other's
+data) and builds its SSE bodies with the builders below, so that a change to how a stream is
+framed or how telemetry is read back is made once. The pytest fixtures that wrap these
+(``telemetry``, ``instrumented``, ``clock``) are in ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import httpx
+import openai
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_responses import _registry as names
+
+FIXTURES = Path(__file__).parent / "fixtures"
+"""Recorded transcripts (copies of ``../shared/corpus``, sources in ``fixtures/SOURCES.md``)."""
+SEED = FIXTURES / "seed__failed-rate-limit.sse"
+TEXT = FIXTURES / "otel-contrib__text_stream.sse"
+
+
+# --- telemetry read back from memory ----------------------------------------------------------
+class Telemetry(NamedTuple):
+    """Private tracer and meter providers whose output the test reads back from memory."""
+
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    spans: InMemorySpanExporter
+    metrics: InMemoryMetricReader
+
+    def finished(self) -> tuple[ReadableSpan, ...]:
+        return self.spans.get_finished_spans()
+
+    def points(self, name: str) -> list[tuple[dict[str, Any], Any]]:
+        """``(attributes, point)`` of every data point of metric ``name``."""
+        data = self.metrics.get_metrics_data()
+        out: list[tuple[dict[str, Any], Any]] = []
+        if data is None:
+            return out
+        for rm in data.resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    if metric.name == name:
+                        out += [(dict(p.attributes or {}), p) for p in metric.data.data_points]
+        return out
+
+    def internal_errors(self) -> dict[tuple[str, str], int]:
+        """``otel_responses.internal_errors`` counts by ``(site, error.type)``."""
+        out: dict[tuple[str, str], int] = {}
+        for attributes, point in self.points(names.INTERNAL_ERRORS):
+            key = (str(attributes[names.INTERNAL_ERROR_SITE]), str(attributes[names.ERROR_TYPE]))
+            out[key] = out.get(key, 0) + int(point.value)
+        return out
+
+    def shutdown(self) -> None:
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+
+
+def new_telemetry(*, keep_spans: bool = True) -> Telemetry:
+    """A fresh :class:`Telemetry`. ``keep_spans=False`` leaves the span exporter unattached, for
+    tests that end thousands of spans and count them with their own processor instead."""
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    if keep_spans:
+        tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    return Telemetry(tracer_provider, meter_provider, spans, reader)
+
+
+def metric_sum(telemetry: Telemetry, name: str, **match: Any) -> float:
+    """Sum of the values (counters) or counts (histograms) of ``name``'s points whose attributes
+    include ``match``."""
+    total = 0.0
+    for attributes, point in telemetry.points(name):
+        if all(attributes.get(k) == v for k, v in match.items()):
+            value = getattr(point, "value", None)
+            total += value if value is not None else getattr(point, "count", 0)
+    return total
+
+
+def attrs(span: ReadableSpan) -> dict[str, Any]:
+    return dict(span.attributes or {})
+
+
+def event_names(span: ReadableSpan) -> list[str]:
+    return [e.name for e in span.events]
+
+
+def exception_types(span: ReadableSpan) -> list[str]:
+    return [
+        str((e.attributes or {}).get("exception.type"))
+        for e in span.events
+        if e.name == "exception"
+    ]
+
+
+def only_span(telemetry: Telemetry) -> ReadableSpan:
+    """The one stream span (its name starts with the operation, ``chat``)."""
+    spans = [s for s in telemetry.finished() if s.name.startswith("chat")]
+    assert len(spans) == 1, [s.name for s in spans]
+    return spans[0]
+
+
+# --- a clock the test moves -------------------------------------------------------------------
+T0 = 1_000_000_000_000
+"""The fake clock's origin (ns); far from 0 so that a start time of 0 cannot pass for it."""
+
+
+class Clock:
+    """A ``perf_counter_ns`` that reads ``T0 + now`` and moves only by :meth:`at`."""
+
+    def __init__(self) -> None:
+        self.ns = T0
+
+    def __call__(self) -> int:
+        return self.ns
+
+    def at(self, seconds: float) -> None:
+        self.ns = T0 + round(seconds * 1e9)
+
+
+# --- SSE bodies -------------------------------------------------------------------------------
+def frame(payload: Mapping[str, Any], *, named: bool = True) -> bytes:
+    """One SSE event carrying ``payload`` as JSON; ``named`` adds the ``event:`` line with the
+    payload's ``type`` (Responses servers send it, some proxies drop it)."""
+    data = f"data: {json.dumps(payload)}\n\n"
+    if named and "type" in payload:
+        return f"event: {payload['type']}\n{data}".encode()
+    return data.encode()
+
+
+def frames(*payloads: Mapping[str, Any], named: bool = True) -> bytes:
+    return b"".join(frame(p, named=named) for p in payloads)
+
+
+def responses_event(kind: str, seq: int | None, **fields: Any) -> bytes:
+    """One named Responses event of type ``kind``; ``seq=None`` leaves out ``sequence_number``."""
+    payload: dict[str, Any] = {"type": kind}
+    if seq is not None:
+        payload["sequence_number"] = seq
+    return frame({**payload, **fields})
+
+
+RESPONSE = {"id": "resp_1", "object": "response", "model": "gpt-4o-2024-08-06", "output": []}
+"""A Responses ``response`` object before its status and output."""
+WHERE = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+"""Where the deltas of a one-message, one-part response go."""
+
+
+def text_events(
+    deltas: list[str],
+    *,
+    response: Mapping[str, Any] = RESPONSE,
+    usage: Mapping[str, Any] | None = None,
+    lifecycle: bool = True,
+) -> list[bytes]:
+    """A completed Responses stream of text ``deltas``, one SSE event per list item.
+
+    With ``lifecycle`` the 8 lifecycle events of a real stream surround the deltas
+    (:data:`LIFECYCLE`); without, only ``response.created``, the deltas and ``response.completed``.
+    """
+    seq = itertools.count()
+    resp = dict(response)
+    item = {"id": "msg_1", "type": "message", "role": "assistant", "status": "in_progress"}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    full = "".join(deltas)
+    done_part = {**part, "text": full}
+    done_item = {**item, "status": "completed", "content": [done_part]}
+    if usage is None:
+        usage = {
+            "input_tokens": 12,
+            "output_tokens": len(deltas),
+            "total_tokens": 12 + len(deltas),
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0},
+        }
+    out = [
+        responses_event("response.created", next(seq), response={**resp, "status": "in_progress"})
+    ]
+    if lifecycle:
+        out += [
+            responses_event(
+                "response.in_progress", next(seq), response={**resp, "status": "in_progress"}
+            ),
+            responses_event(
+                "response.output_item.added",
+                next(seq),
+                output_index=0,
+                item={**item, "content": []},
+            ),
+            responses_event("response.content_part.added", next(seq), part=part, **WHERE),
+        ]
+    out += [
+        responses_event("response.output_text.delta", next(seq), delta=d, logprobs=[], **WHERE)
+        for d in deltas
+    ]
+    if lifecycle:
+        out += [
+            responses_event(
+                "response.output_text.done", next(seq), text=full, logprobs=[], **WHERE
+            ),
+            responses_event("response.content_part.done", next(seq), part=done_part, **WHERE),
+            responses_event("response.output_item.done", next(seq), output_index=0, item=done_item),
+        ]
+    completed = {**resp, "status": "completed", "usage": dict(usage)}
+    if lifecycle:
+        completed["output"] = [done_item]
+    out.append(responses_event("response.completed", next(seq), response=completed))
+    return out
+
+
+def text_stream(n_deltas: int, text: str = "tok") -> bytes:
+    """A completed Responses stream (8 lifecycle events) with ``n_deltas`` text deltas."""
+    return b"".join(text_events([text] * n_deltas, response={**RESPONSE, "id": "resp_bench"}))
+
+
+LIFECYCLE = [
+    "response.created",
+    "response.in_progress",
+    "response.output_item.added",
+    "response.content_part.added",
+    "response.output_text.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "response.completed",
+]
+"""The lifecycle events of :func:`text_stream`, in order."""
+
+
+def events_of(body: bytes) -> list[bytes]:
+    """The body split into one chunk per SSE event (blank-line terminated)."""
+    normalized = body.replace(b"\r\n", b"\n")
+    return [part + b"\n\n" for part in normalized.split(b"\n\n") if part.strip()]
+
+
+def chunked(body: bytes, how: str) -> list[bytes]:
+    """``body`` whole, one SSE event per chunk, or in 7-byte pieces that split lines and UTF-8."""
+    if how == "whole":
+        return [body]
+    if how == "event":
+        return events_of(body)
+    if how == "bytes":
+        return [body[i : i + 7] for i in range(0, len(body), 7)]
+    raise ValueError(how)
+
+
+# --- an openai SDK on httpx.MockTransport -----------------------------------------------------
+BASE_URL = "https://api.test/v1"
+SSE_HEADERS = {
+    "content-type": "text/event-stream; charset=utf-8",
+    "x-request-id": "req_abc123",
+    "x-ratelimit-limit-requests": "500",
+    "x-ratelimit-remaining-requests": "499",
+    "x-ratelimit-limit-tokens": "30000",
+    "x-ratelimit-remaining-tokens": "29000",
+    "x-ratelimit-reset-requests": "120ms",
+    "x-ratelimit-reset-tokens": "6m0s",
+}
+RATE_LIMIT_429 = {
+    "error": {
+        "message": "Rate limit reached for gpt-4o in organization org-X on tokens per min (TPM): "
+        "Limit 30000, Used 29950, Requested 750. Please try again in 1.4s.",
+        "type": "tokens",
+        "param": None,
+        "code": "rate_limit_exceeded",
+    }
+}
+HEADERS_429 = {
+    "x-request-id": "req_429",
+    "retry-after": "2",
+    "retry-after-ms": "1400",
+    "x-ratelimit-limit-tokens": "30000",
+    "x-ratelimit-remaining-tokens": "50",
+    "x-ratelimit-reset-tokens": "1.4s",
+}
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Server:
+    """A ``MockTransport`` handler serving queued responses (the last one repeats); records the
+    requests."""
+
+    def __init__(self, *responses: Handler) -> None:
+        self.queue = list(responses)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        make = self.queue.pop(0) if len(self.queue) > 1 else self.queue[0]
+        return make(request)
+
+
+def sse(
+    body: bytes,
+    how: str = "event",
+    headers: dict[str, str] | None = None,
+    *,
+    is_async: bool = False,
+) -> Handler:
+    """A handler answering 200 with ``body`` streamed in the chunking ``how``."""
+    parts = chunked(body, how)
+
+    def make(request: httpx.Request) -> httpx.Response:
+        content: Any
+        if is_async:
+
+            async def agen() -> AsyncIterator[bytes]:
+                for part in parts:
+                    await asyncio.sleep(0)
+                    yield part
+
+            content = agen()
+        else:
+            content = iter(parts)
+        return httpx.Response(200, headers=headers or SSE_HEADERS, content=content)
+
+    return make
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Handler:
+    raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
+
+    def make(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            status, headers={"content-type": "application/json", **(headers or {})}, content=raw
+        )
+
+    return make
+
+
+def client(handler: Callable[..., Any], *, max_retries: int = 0) -> openai.OpenAI:
+    return openai.OpenAI(
+        api_key="sk-test",
+        base_url=BASE_URL,
+        max_retries=max_retries,
+        # The SDK takes an httpx client (its annotation names only its own httpx2 fork).
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),  # type: ignore[arg-type]
+    )
+
+
+def async_client(handler: Callable[..., Any], *, max_retries: int = 0) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        api_key="sk-test",
+        base_url=BASE_URL,
+        max_retries=max_retries,
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),  # type: ignore[arg-type]
+    )
+
+
+# --- a real HTTP server on loopback -----------------------------------------------------------
+class SlowSSEServer:
+    """Streams a few SSE events slowly (chunked), then drops the connection or goes quiet."""
+
+    def __init__(self, behaviour: str, events: list[bytes]) -> None:
+        self.behaviour = behaviour
+        self.events = events
+        self.stop = threading.Event()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        try:
+            conn.settimeout(5)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, rest = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            while len(rest) < length:
+                rest += conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                b"x-request-id: req_slow\r\ntransfer-encoding: chunked\r\n\r\n"
+            )
+            for event in self.events:
+                time.sleep(0.02)
+                conn.sendall(b"%x\r\n%s\r\n" % (len(event), event))
+            if self.behaviour == "stall":
+                self.stop.wait(5)
+        except OSError:
+            pass
+        finally:
+            conn.close()  # "drop": no terminating zero-length chunk
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        self.sock.close()
