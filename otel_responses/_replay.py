@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from opentelemetry import metrics, trace
 
 from ._hook import ResponseStreamHook
-from .dialects import Dialect, for_request
+from .dialects import Dialect, detect, for_request
 
 _MODEL = re.compile(rb'"(?:model|modelVersion)"\s*:\s*"([^"\\]{1,128})"')
 _SSE_START = ("event:", "data:", ":", "id:", "retry:", "\ufeff")
@@ -81,10 +81,13 @@ def replay(
         model = found.group(1).decode("utf-8", "replace") if found else None
     record = _recorded_http_error(body)
     host = None
-    if record is not None and dialect is None and isinstance(record.get("url"), str):
-        url = urlsplit(record["url"])
-        host = url.hostname
-        dialect = for_request(str(record.get("method", "POST")), host, url.path)
+    if record is not None and dialect is None:
+        if isinstance(record.get("url"), str):
+            url = urlsplit(record["url"])
+            host = url.hostname
+            dialect = for_request(str(record.get("method", "POST")), host, url.path)
+        elif isinstance(record.get("body"), str):
+            dialect = detect("", record["body"].encode("utf-8", "replace"))
     hook = ResponseStreamHook(
         dialect=dialect,
         model=model,

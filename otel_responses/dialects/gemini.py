@@ -56,6 +56,8 @@ from ._access import as_mapping, code, field, integer, loads, lowered, text
 from ._durations import parse_duration, retry_after
 from ._facts import ErrorFacts, Event, HTTPFacts, Kind, RateLimit, Reader, RequestFacts, Sink, Usage
 
+_GOOGLE_ERROR = re.compile(rb'\s*\[?\s*\{\s*"error"\s*:\s*\{')
+_GOOGLE_STATUS = re.compile(rb'"status"\s*:\s*"[A-Z_]{3,64}"')
 TEXT = "gemini.text.delta"
 THOUGHT = "gemini.thought.delta"
 FUNCTION_CALL = "gemini.function_call.delta"
@@ -394,9 +396,12 @@ class Gemini:
 
     def sniff(self, event_type: str, data: bytes) -> bool:
         head = data[:64]
-        return head.startswith(b"{") and (
+        if head.startswith(b"{") and (
             b'"candidates"' in data or b'"promptFeedback"' in data or b'"usageMetadata"' in data
-        )
+        ):
+            return True
+        # Google's error shape (a frame, or an HTTP error body): ``status`` beside the code.
+        return _GOOGLE_ERROR.match(data) is not None and _GOOGLE_STATUS.search(data) is not None
 
     def sniff_object(self, obj: Any) -> bool:
         return (
