@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import httpx
 import openai
@@ -26,6 +26,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.util.types import Attributes
 
 from otel_responses import _registry as names
 
@@ -96,8 +97,19 @@ def metric_sum(telemetry: Telemetry, name: str, **match: Any) -> float:
     return total
 
 
+class _HasAttributes(Protocol):
+    @property
+    def attributes(self) -> Attributes: ...
+
+
+def attributes(of: _HasAttributes) -> dict[str, Any]:
+    """A span's or span event's attributes as a plain dict (empty when it has none), typed for
+    comparisons: the SDK types each value as the union of every attribute type."""
+    return dict(of.attributes or {})
+
+
 def attrs(span: ReadableSpan) -> dict[str, Any]:
-    return dict(span.attributes or {})
+    return attributes(span)
 
 
 def event_names(span: ReadableSpan) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from otel_responses import ContentCapture, ResponseStreamHook, SSEMessage
-from tests.support import FIXTURES, Telemetry
+from tests.support import FIXTURES, Telemetry, attributes
 
 
 def _hook(telemetry: Telemetry, **kwargs: Any) -> ResponseStreamHook:
@@ -75,7 +75,7 @@ def test_span_starts_as_client_chat_span_and_is_not_made_current(telemetry: Tele
     hook.end()
     (span,) = telemetry.finished()
     assert span.name == "chat gpt-4o"
-    attrs = span.attributes or {}
+    attrs = attributes(span)
     assert attrs["gen_ai.request.model"] == "gpt-4o"
     assert attrs["server.address"] == "api.openai.com" and attrs["server.port"] == 443
 
@@ -115,8 +115,8 @@ def test_app_exception_is_recorded_on_cancel(telemetry: Telemetry) -> None:
         hook.feed(_sse(CREATED))
         raise KeyError("boom")
     (span,) = telemetry.finished()
-    assert span.attributes["otel_responses.stream.outcome"] == "cancelled"
-    assert span.attributes["error.type"] == "KeyError"
+    assert attributes(span)["otel_responses.stream.outcome"] == "cancelled"
+    assert attributes(span)["error.type"] == "KeyError"
     assert [e.name for e in span.events][-1] == "exception"
 
 
@@ -161,9 +161,9 @@ def test_incomplete_is_not_an_error(telemetry: Telemetry) -> None:
     hook.end()
     (span,) = telemetry.finished()
     assert span.status.status_code is StatusCode.UNSET
-    assert span.attributes["otel_responses.stream.outcome"] == "incomplete"
-    assert span.attributes["gen_ai.response.finish_reasons"] == ("max_output_tokens",)
-    assert "error.type" not in span.attributes
+    assert attributes(span)["otel_responses.stream.outcome"] == "incomplete"
+    assert attributes(span)["gen_ai.response.finish_reasons"] == ("max_output_tokens",)
+    assert "error.type" not in attributes(span)
 
 
 @pytest.mark.parametrize("shape", ["flat", "nested"])
@@ -178,10 +178,10 @@ def test_error_event_without_terminal_is_error(telemetry: Telemetry, shape: str)
     hook.feed(_sse(CREATED) + _sse(event))
     hook.end()
     (span,) = telemetry.finished()
-    assert span.attributes["otel_responses.stream.outcome"] == "error"
-    assert span.attributes["error.type"] == "server_error"
+    assert attributes(span)["otel_responses.stream.outcome"] == "error"
+    assert attributes(span)["error.type"] == "server_error"
     assert span.status.description == "The server had an error"
-    assert span.events[-1].attributes["otel_responses.event.error.code"] == "server_error"
+    assert attributes(span.events[-1])["otel_responses.event.error.code"] == "server_error"
 
 
 def test_rate_limit_error_event_with_used_and_retry(telemetry: Telemetry) -> None:
@@ -255,14 +255,14 @@ def test_retried_attempts_are_span_events(telemetry: Telemetry) -> None:
     hook.end()
     (span,) = telemetry.finished()
     attempts = [e for e in span.events if e.name == "otel_responses.http.attempt"]
-    assert [e.attributes["http.response.status_code"] for e in attempts] == [429, 429, 200]
-    assert [e.attributes.get("otel_responses.rate_limit.retry_after") for e in attempts] == [
+    assert [attributes(e)["http.response.status_code"] for e in attempts] == [429, 429, 200]
+    assert [attributes(e).get("otel_responses.rate_limit.retry_after") for e in attempts] == [
         0.25,
         2.0,
         None,
     ]
-    assert span.attributes["otel_responses.http.retry_count"] == 2
-    assert span.attributes["otel_responses.stream.outcome"] == "completed"
+    assert attributes(span)["otel_responses.http.retry_count"] == 2
+    assert attributes(span)["otel_responses.stream.outcome"] == "completed"
     assert not telemetry.points("otel_responses.rate_limit.hits")
 
 
@@ -299,9 +299,9 @@ def test_attempt_without_response_is_counted_and_is_a_span_event(telemetry: Tele
         },
         {"http.response.status_code": 200, "otel_responses.http.attempt_number": 2},
     ]
-    assert span.attributes["otel_responses.http.retry_count"] == 1
-    assert span.attributes["otel_responses.stream.outcome"] == "completed"
-    assert "error.type" not in span.attributes
+    assert attributes(span)["otel_responses.http.retry_count"] == 1
+    assert attributes(span)["otel_responses.stream.outcome"] == "completed"
+    assert "error.type" not in attributes(span)
 
 
 def test_failed_last_attempt_outweighs_an_earlier_http_error(telemetry: Telemetry) -> None:
@@ -355,11 +355,11 @@ def test_anomalies_are_counted_and_never_change_the_outcome(telemetry: Telemetry
     hook.feed(b"data: [DONE]\n\n")
     hook.end()
     (span,) = telemetry.finished()
-    attrs = span.attributes or {}
+    attrs = attributes(span)
     assert attrs["otel_responses.stream.outcome"] == "completed"
     assert attrs["otel_responses.deltas.count"] == 1
     kinds = [
-        e.attributes["otel_responses.anomaly.kind"]
+        attributes(e)["otel_responses.anomaly.kind"]
         for e in span.events
         if e.name == "otel_responses.anomaly"
     ]
@@ -547,7 +547,7 @@ def _stream_memory(telemetry: Telemetry, deltas: int) -> int:
     grown = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
     hook.end()
-    assert hook.span.attributes["otel_responses.deltas.count"] == deltas
+    assert attributes(hook.span)["otel_responses.deltas.count"] == deltas
     return grown
 
 
@@ -611,5 +611,5 @@ def test_a_flood_of_anomalies_is_counted_but_not_one_span_event_each(telemetry: 
     (span,) = telemetry.finished()
     anomaly_events = [e for e in span.events if e.name == "otel_responses.anomaly"]
     assert len(anomaly_events) == 32
-    assert span.attributes["otel_responses.anomalies.count"] == 5000
-    assert span.attributes["otel_responses.deltas.count"] == 1
+    assert attributes(span)["otel_responses.anomalies.count"] == 5000
+    assert attributes(span)["otel_responses.deltas.count"] == 1

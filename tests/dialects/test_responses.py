@@ -16,7 +16,7 @@ from opentelemetry.trace import StatusCode
 
 from otel_responses import replay
 from tests.sse_reference import reference_decode
-from tests.support import FIXTURES, Telemetry
+from tests.support import FIXTURES, Telemetry, attributes
 
 STREAMS = sorted(FIXTURES.glob("*.sse"))
 HTTP_ERRORS = sorted(FIXTURES.glob("*.http.json"))
@@ -75,7 +75,7 @@ def test_stream_transcript(path: Path, chunk_size: int | None, telemetry: Teleme
         chunk_size=chunk_size,
     )
     (span,) = telemetry.finished()
-    attrs = span.attributes or {}
+    attrs = attributes(span)
     assert result.outcome == want["outcome"] == attrs["otel_responses.stream.outcome"]
     assert result.error_type == want["error_type"] == attrs.get("error.type")
     if want["outcome"] in ("completed", "incomplete"):
@@ -144,7 +144,7 @@ def test_seed(telemetry: Telemetry) -> None:
         meter_provider=telemetry.meter_provider,
     )
     (span,) = telemetry.finished()
-    attrs = span.attributes or {}
+    attrs = attributes(span)
     assert span.status.status_code is StatusCode.ERROR
     assert "Request too large" in (span.status.description or "")
     assert attrs["error.type"] == "rate_limit_exceeded"
@@ -156,15 +156,15 @@ def test_seed(telemetry: Telemetry) -> None:
     assert attrs["otel_responses.rate_limit.organization"] == "org-H9rGLigVW0aTEjgfHIg3Ircj"
     assert attrs["otel_responses.rate_limit.project"] == "proj_f4H0b30rYp2y52CGw64BafkL"
     error_event = next(e for e in span.events if e.name == "error")
-    assert error_event.attributes["otel_responses.event.error.code"] == "unknown-error"
-    assert error_event.attributes["otel_responses.event.error.message"] == "Foobar"
-    assert error_event.attributes["otel_responses.event.sequence_number"] == 2
+    assert attributes(error_event)["otel_responses.event.error.code"] == "unknown-error"
+    assert attributes(error_event)["otel_responses.event.error.message"] == "Foobar"
+    assert attributes(error_event)["otel_responses.event.sequence_number"] == 2
     failed = span.events[-1]
     assert failed.name == "response.failed"
-    assert failed.attributes["otel_responses.event.error.code"] == "rate_limit_exceeded"
+    assert attributes(failed)["otel_responses.event.error.code"] == "rate_limit_exceeded"
     # Account ids are span attributes only: masked in messages, absent from metrics.
     assert "org-H9r" not in (span.status.description or "")
-    assert "org-H9r" not in failed.attributes["otel_responses.event.error.message"]
+    assert "org-H9r" not in attributes(failed)["otel_responses.event.error.message"]
     ((hit_attrs, hit),) = telemetry.points("otel_responses.rate_limit.hits")
     assert hit.value == 1
     assert hit_attrs["otel_responses.rate_limit.window"] == "TPM"
@@ -180,7 +180,7 @@ def test_http_error_transcript(path: Path, telemetry: Telemetry) -> None:
     error = body["error"]
     replay(path, tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
     (span,) = telemetry.finished()
-    attrs = span.attributes or {}
+    attrs = attributes(span)
     assert attrs["otel_responses.stream.outcome"] == "error"
     assert attrs["http.response.status_code"] == record["status"]
     assert attrs["error.type"] == (error.get("code") or error.get("type"))
@@ -210,4 +210,4 @@ def test_api_key_in_401_message_is_not_recorded(telemetry: Telemetry) -> None:
     )
     (span,) = telemetry.finished()
     assert "abcDEF123456789" not in (span.status.description or "")
-    assert span.attributes["error.type"] == "invalid_api_key"
+    assert attributes(span)["error.type"] == "invalid_api_key"

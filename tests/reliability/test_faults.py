@@ -11,25 +11,19 @@ logged once however many streams hit it, and the stream's span ends exactly once
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import structlog
 from openai._streaming import SSEDecoder as AppDecoder
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics._internal import instrument as sdk_instrument
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace import Tracer as SdkTracer
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_responses import ResponseStreamHook, _faults
 from otel_responses import _registry as names
+from tests.support import FIXTURES, Telemetry, attributes, new_telemetry
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
 SEED = (FIXTURES / "seed__failed-rate-limit.sse").read_bytes()
 TEXT = (FIXTURES / "otel-contrib__text_stream.sse").read_bytes()
 HEADERS = {
@@ -45,38 +39,8 @@ class Boom(RuntimeError):
     pass
 
 
-def _raise(*args: Any, **kwargs: Any) -> None:
+def _raise(*args: Any, **kwargs: Any) -> NoReturn:
     raise Boom("injected")
-
-
-class Telemetry:
-    def __init__(self) -> None:
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
-
-    def internal_errors(self) -> dict[tuple[str, str], int]:
-        out: dict[tuple[str, str], int] = {}
-        data = self.reader.get_metrics_data()
-        for rm in data.resource_metrics if data else ():
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    if metric.name != names.INTERNAL_ERRORS:
-                        continue
-                    for point in metric.data.data_points:
-                        key = (
-                            point.attributes[names.INTERNAL_ERROR_SITE],
-                            point.attributes[names.ERROR_TYPE],
-                        )
-                        out[key] = out.get(key, 0) + point.value
-        return out
-
-
-@pytest.fixture
-def telemetry() -> Telemetry:
-    return Telemetry()
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +66,9 @@ def logs() -> Iterator[list[dict[str, Any]]]:
         structlog.configure(**saved)
 
 
-def app_events(body: bytes, hook: ResponseStreamHook | None, chunk: int = 61) -> list[tuple]:
+def app_events(
+    body: bytes, hook: ResponseStreamHook | None, chunk: int = 61
+) -> list[tuple[str | None, str, str | None, int | None]]:
     """What the app reads: the openai SDK's SSE decoder over the chunks the hook also sees."""
 
     def source() -> Iterator[bytes]:
@@ -158,9 +124,13 @@ CASES: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("body", [SEED, TEXT], ids=["seed-failed", "text-completed"])
 def test_fault_is_counted_logged_once_and_the_span_still_ends(
-    case: str, body: bytes, telemetry: Telemetry, logs: list, monkeypatch: pytest.MonkeyPatch
+    case: str,
+    body: bytes,
+    telemetry: Telemetry,
+    logs: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clean = Telemetry()
+    clean = new_telemetry()
     reference = run_streams(clean, body, n=1)[0]
     CASES[case](monkeypatch)
     hooks = run_streams(telemetry, body)
@@ -177,7 +147,7 @@ def test_fault_is_counted_logged_once_and_the_span_still_ends(
 
 
 def test_span_end_raising_once_is_retried_and_the_span_ends(
-    telemetry: Telemetry, logs: list, monkeypatch: pytest.MonkeyPatch
+    telemetry: Telemetry, logs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_end = SdkSpan.end
     calls: list[int] = []
@@ -196,7 +166,7 @@ def test_span_end_raising_once_is_retried_and_the_span_ends(
 
 
 def test_tracer_raising_costs_the_span_but_not_the_stream_or_the_metrics(
-    telemetry: Telemetry, logs: list, monkeypatch: pytest.MonkeyPatch
+    telemetry: Telemetry, logs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _patch_methods(monkeypatch, SdkTracer, ["start_span"])
     hooks = run_streams(telemetry, SEED)
@@ -204,23 +174,17 @@ def test_tracer_raising_costs_the_span_but_not_the_stream_or_the_metrics(
     assert all(h.outcome == "failed" and h.error_type == "rate_limit_exceeded" for h in hooks)
     assert telemetry.internal_errors() == {("start", "Boom"): STREAMS}
     assert len(fault_logs(logs)) == 1
-    names_seen = {
-        m.name
-        for rm in telemetry.reader.get_metrics_data().resource_metrics
-        for sm in rm.scope_metrics
-        for m in sm.metrics
-    }
-    assert names.STREAMS in names_seen, "the stream is still counted"
+    assert telemetry.points(names.STREAMS), "the stream is still counted"
 
 
 def test_meter_provider_raising_costs_the_metrics_but_not_the_span(
-    telemetry: Telemetry, logs: list, monkeypatch: pytest.MonkeyPatch
+    telemetry: Telemetry, logs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(type(telemetry.meter_provider), "get_meter", _raise)
     hooks = run_streams(telemetry, SEED)
     spans = telemetry.spans.get_finished_spans()
     assert len(spans) == STREAMS, "the span exists and ends although no instrument could be made"
-    assert all(s.attributes[names.ERROR_TYPE] == "rate_limit_exceeded" for s in spans)
+    assert all(attributes(s)[names.ERROR_TYPE] == "rate_limit_exceeded" for s in spans)
     assert all(h.outcome == "failed" for h in hooks)
     assert {(e[names.INTERNAL_ERROR_SITE], e[names.ERROR_TYPE]) for e in fault_logs(logs)} == {
         ("start", "Boom")
@@ -229,7 +193,7 @@ def test_meter_provider_raising_costs_the_metrics_but_not_the_span(
 
 
 def test_every_counter_raising_including_internal_errors_is_still_logged(
-    telemetry: Telemetry, logs: list, monkeypatch: pytest.MonkeyPatch
+    telemetry: Telemetry, logs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _patch_methods(monkeypatch, sdk_instrument.Counter, ["add"])
     before = _faults.fault_counts().get("metrics", 0)
@@ -254,13 +218,13 @@ def test_logger_raising_on_every_call(
     spans = telemetry.spans.get_finished_spans()
     assert len(spans) == STREAMS
     assert all(h.outcome == "failed" for h in hooks)
-    assert all(s.attributes[names.ERROR_TYPE] == "rate_limit_exceeded" for s in spans)
+    assert all(attributes(s)[names.ERROR_TYPE] == "rate_limit_exceeded" for s in spans)
     errors = telemetry.internal_errors()
     assert errors.get(("log", "Boom"), 0) == STREAMS, errors
 
 
 def test_a_users_processor_raising_on_one_event(
-    telemetry: Telemetry, logs: list, monkeypatch: pytest.MonkeyPatch
+    telemetry: Telemetry, logs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A user's processor that chokes on the stream-end event: counted, logged once (through the
     same pipeline, which still works for other events), and the span still ends."""

@@ -31,6 +31,7 @@ from otel_responses import OTelLogProcessor, ResponseStreamHook
 from otel_responses import _registry as names
 from otel_responses._config import CAPTURE_ENV, CAPTURE_MAX_ENV, content_capture_from_env
 from tests.otlp_receiver import HttpReceiver
+from tests.support import attributes
 
 KEY = "sk-proj-PLANTEDkey0123456789abcdefABCDEF_-xyz"
 BARE_KEY = "sk-PLANTEDbare0123456789"
@@ -259,13 +260,13 @@ def test_org_and_project_only_as_documented_span_attributes(rendered: list[str])
     documented = {names.RL_ORGANIZATION: ORG, names.RL_PROJECT: PROJ}
     seen: set[str] = set()
     for span in received.spans():
-        for attr in span.attributes:
+        for attr in attributes(span):
             value = attr.value.string_value
             if ORG in value or PROJ in value:
                 assert documented.get(attr.key) == value, f"{attr.key}={value!r}"
                 seen.add(attr.key)
         for event in span.events:
-            for attr in event.attributes:
+            for attr in attributes(event):
                 assert ORG not in str(attr.value) and PROJ not in str(attr.value), attr
         assert ORG not in span.status.message and PROJ not in span.status.message
         assert ORG not in span.name
@@ -280,7 +281,7 @@ def test_org_and_project_only_as_documented_span_attributes(rendered: list[str])
         for kind in ("sum", "histogram", "gauge")
         if m.HasField(kind)
         for point in getattr(m, kind).data_points
-        for attr in point.attributes
+        for attr in attributes(point)
     }
     assert not metric_keys & set(documented)
 
@@ -300,7 +301,7 @@ def _captured_text(monkeypatch: pytest.MonkeyPatch, mode: str | None, max_chars:
     hook.feed(COMPLETED)
     hook.end()
     (span,) = exporter.get_finished_spans()
-    return span.attributes.get(names.OUTPUT_MESSAGES)
+    return attributes(span).get(names.OUTPUT_MESSAGES)
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ import otel_responses
 from otel_responses import ResponseStreamHook, SSEDecoder, _faults, parse_duration
 from otel_responses.dialects._openai import facts_from_headers, facts_from_message
 from tests.sse_reference import reference_text
+from tests.support import attributes
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 TRANSCRIPTS = sorted(FIXTURES.glob("*.sse"))
@@ -326,7 +327,7 @@ def test_hook_never_raises_never_faults_and_ends_its_span_exactly_once(
     finished = spans.exporter.get_finished_spans()
     assert len(finished) == 1, "exactly one span, ended once"
     assert hook.outcome in otel_responses.OUTCOMES
-    assert finished[0].attributes["otel_responses.stream.outcome"] == hook.outcome
+    assert attributes(finished[0])["otel_responses.stream.outcome"] == hook.outcome
     assert _faults.fault_counts() == before, "hostile input is an anomaly, never an internal fault"
 
 
