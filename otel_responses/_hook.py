@@ -39,9 +39,12 @@ class _Detecting:
         self._hook = hook
 
     def message(self, event_type: str, data: bytes) -> None:
-        if not event_type and data == b"[DONE]":
-            return
-        self._hook._use(detect(event_type, data)).message(event_type, data)
+        reader = self._hook._reader
+        if reader is self:  # not settled yet (later messages of the same chunk come here too)
+            if not event_type and data == b"[DONE]":
+                return  # a terminator says nothing about the dialect
+            reader = self._hook._use(detect(event_type, data))
+        reader.message(event_type, data)
 
     def on_object(self, obj: Any) -> None:
         self._hook._use(detect_object(obj)).on_object(obj)
