@@ -19,7 +19,9 @@ def reference_events(
     lines = re.split(rb"\r\n|\r|\n", body)
     lines.pop()  # the text after the last line end is an unterminated line: never processed
     out: list[tuple[str, bytes, bytes | None]] = []
-    event, data, last_id, broken, size = b"", [], None, False, 0
+    data: list[bytes] = []
+    last_id: bytes | None = None
+    event, broken, size = b"", False, 0
     for line in lines:
         if line == b"":
             if data and not broken:

@@ -31,7 +31,7 @@ from otel_responses import OTelLogProcessor, ResponseStreamHook
 from otel_responses import _registry as names
 from otel_responses._config import CAPTURE_ENV, CAPTURE_MAX_ENV, content_capture_from_env
 from tests.otlp_receiver import HttpReceiver
-from tests.support import attributes
+from tests.support import attributes, frames, new_telemetry
 
 KEY = "sk-proj-PLANTEDkey0123456789abcdefABCDEF_-xyz"
 BARE_KEY = "sk-PLANTEDbare0123456789"
@@ -43,15 +43,11 @@ SECRETS = [KEY, BARE_KEY, TOKEN, BASIC, "PLANTEDkey", "PLANTEDbare", "PLANTEDbea
 SECRET_TEXT = "PLANTEDcontent"  # streamed output text: recorded only when opted in
 
 
-def _sse(*events: dict[str, Any]) -> bytes:
-    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
-
-
 def _response(status: str, **extra: Any) -> dict[str, Any]:
     return {"id": "resp_1", "model": "gpt-4o", "status": status, **extra}
 
 
-FAILED = _sse(
+FAILED = frames(
     {"type": "response.created", "sequence_number": 0, "response": _response("in_progress")},
     {
         "type": "response.output_text.delta",
@@ -79,7 +75,7 @@ FAILED = _sse(
         ),
     },
 )
-COMPLETED = _sse(
+COMPLETED = frames(
     {"type": "response.created", "sequence_number": 0, "response": _response("in_progress")},
     *(
         {"type": "response.output_text.delta", "sequence_number": i, "delta": f"{SECRET_TEXT}{i} "}
@@ -170,13 +166,16 @@ def _configure_logs(pipeline: Pipeline, lines: list[str]) -> None:
 
 def _run_streams(pipeline: Pipeline) -> list[ResponseStreamHook]:
     hooks = []
-    kwargs = {
-        "model": "gpt-4o",
-        "tracer_provider": pipeline.tracer_provider,
-        "meter_provider": pipeline.meter_provider,
-    }
+
+    def new_hook() -> ResponseStreamHook:
+        return ResponseStreamHook(
+            model="gpt-4o",
+            tracer_provider=pipeline.tracer_provider,
+            meter_provider=pipeline.meter_provider,
+        )
+
     # 1. a stream that fails with secrets in its error event and its response.failed message
-    hook = ResponseStreamHook(**kwargs)
+    hook = new_hook()
     hook.on_response(200, ERROR_HEADERS)
     for i in range(0, len(FAILED), 50):
         hook.feed(FAILED[i : i + 50])
@@ -184,7 +183,7 @@ def _run_streams(pipeline: Pipeline) -> list[ResponseStreamHook]:
     hooks.append(hook)
     # 2. an HTTP error with secrets in its body and headers, as bytes and as a dict
     for body in (ERROR_BODY, json.loads(ERROR_BODY)):
-        hook = ResponseStreamHook(**kwargs)
+        hook = new_hook()
         hook.on_response(401, ERROR_HEADERS, body)
         hook.end()
         hooks.append(hook)
@@ -194,13 +193,13 @@ def _run_streams(pipeline: Pipeline) -> list[ResponseStreamHook]:
         ("fail", httpx.ReadError(f"connection reset while sending Bearer {TOKEN} {KEY}")),
         ("close_with", ValueError(f"weird: {BARE_KEY} Basic {BASIC}")),
     ):
-        hook = ResponseStreamHook(**kwargs)
+        hook = new_hook()
         hook.on_response(200, ERROR_HEADERS)
         hook.feed(COMPLETED[:3000])
         getattr(hook, ending)(exc)
         hooks.append(hook)
     # 4. a completed stream whose text quotes a key
-    hook = ResponseStreamHook(**kwargs)
+    hook = new_hook()
     hook.feed(COMPLETED)
     hook.end()
     hooks.append(hook)
@@ -260,13 +259,13 @@ def test_org_and_project_only_as_documented_span_attributes(rendered: list[str])
     documented = {names.RL_ORGANIZATION: ORG, names.RL_PROJECT: PROJ}
     seen: set[str] = set()
     for span in received.spans():
-        for attr in attributes(span):
+        for attr in span.attributes:
             value = attr.value.string_value
             if ORG in value or PROJ in value:
                 assert documented.get(attr.key) == value, f"{attr.key}={value!r}"
                 seen.add(attr.key)
         for event in span.events:
-            for attr in attributes(event):
+            for attr in event.attributes:
                 assert ORG not in str(attr.value) and PROJ not in str(attr.value), attr
         assert ORG not in span.status.message and PROJ not in span.status.message
         assert ORG not in span.name
@@ -281,33 +280,32 @@ def test_org_and_project_only_as_documented_span_attributes(rendered: list[str])
         for kind in ("sum", "histogram", "gauge")
         if m.HasField(kind)
         for point in getattr(m, kind).data_points
-        for attr in attributes(point)
+        for attr in point.attributes
     }
     assert not metric_keys & set(documented)
 
 
-def _captured_text(monkeypatch: pytest.MonkeyPatch, mode: str | None, max_chars: str | None):
+def _captured_text(monkeypatch: pytest.MonkeyPatch, mode: str | None, max_chars: str | None) -> Any:
     for env, value in ((CAPTURE_ENV, mode), (CAPTURE_MAX_ENV, max_chars)):
         if value is None:
             monkeypatch.delenv(env, raising=False)
         else:
             monkeypatch.setenv(env, value)
-    provider = TracerProvider()
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    hook = ResponseStreamHook(model="m", tracer_provider=provider)
+    telemetry = new_telemetry()
+    hook = ResponseStreamHook(model="m", tracer_provider=telemetry.tracer_provider)
     hook.feed(COMPLETED)
     hook.end()
-    (span,) = exporter.get_finished_spans()
+    (span,) = telemetry.finished()
+    telemetry.shutdown()
     return attributes(span).get(names.OUTPUT_MESSAGES)
 
 
 @pytest.mark.parametrize(
     "mode", [None, "", "false", "no_content", "event_only", "TRUE?", "1", "yes"]
 )
-def test_content_not_on_the_span_unless_opted_in(monkeypatch: pytest.MonkeyPatch, mode) -> None:
+def test_content_not_on_the_span_unless_opted_in(
+    monkeypatch: pytest.MonkeyPatch, mode: str | None
+) -> None:
     assert _captured_text(monkeypatch, mode, None) is None
 
 

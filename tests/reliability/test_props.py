@@ -13,22 +13,20 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_responses
 from otel_responses import ResponseStreamHook, SSEDecoder, _faults, parse_duration
 from otel_responses.dialects._openai import facts_from_headers, facts_from_message
 from tests.sse_reference import reference_text
-from tests.support import attributes
+from tests.support import FIXTURES, Telemetry, attributes, new_telemetry
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
 TRANSCRIPTS = sorted(FIXTURES.glob("*.sse"))
 CORPUS = [p.read_bytes() for p in TRANSCRIPTS]
 HTTP_RECORDS = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.http.json"))]
@@ -46,7 +44,7 @@ reference_decode = reference_text
 
 def decode_chunked(
     body: bytes, cuts: list[int], max_line: int = 1 << 20
-) -> tuple[list, SSEDecoder]:
+) -> tuple[list[tuple[str, str, str | None]], SSEDecoder]:
     out: list[tuple[str, str, str | None]] = []
     decoder: SSEDecoder
 
@@ -126,8 +124,7 @@ def test_line_end_style_does_not_matter(body: bytes, cuts: list[int], ends: list
         if mixed.endswith(b"\r") and end.startswith(b"\n"):
             end = b"\r"  # CR then LF would be one CRLF line end, not two
         mixed += end + part
-    mixed = bytes(mixed)
-    got, _ = decode_chunked(mixed, cuts)
+    got, _ = decode_chunked(bytes(mixed), cuts)
     assert got == reference_decode(normal)
 
 
@@ -208,16 +205,13 @@ def test_huge_line_without_line_end_keeps_memory_bounded() -> None:
 
 
 # --- the hook -------------------------------------------------------------------------------
-class _Spans:
-    def __init__(self) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.provider = TracerProvider()
-        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-
-
 @pytest.fixture(scope="module")
-def spans() -> _Spans:
-    return _Spans()
+def shared() -> Iterator[Telemetry]:
+    """One telemetry for the module: hypothesis runs every example in one test call, so a
+    function-scoped fixture would not be fresh per example anyway (each clears it first)."""
+    made = new_telemetry()
+    yield made
+    made.shutdown()
 
 
 _ENDINGS = ["end", "cancel", "fail", "abandon", "close_with", "close_with_none"]
@@ -300,14 +294,21 @@ headers = st.dictionaries(
     capture=st.booleans(),
 )
 def test_hook_never_raises_never_faults_and_ends_its_span_exactly_once(
-    spans: _Spans, body, seed, cuts, events, response, endings, capture
+    shared: Telemetry,
+    body: bytes,
+    seed: int,
+    cuts: list[int],
+    events: list[dict[str, Any]],
+    response: tuple[int, dict[str, str], Any] | None,
+    endings: list[str],
+    capture: bool,
 ) -> None:
     body = _mutate(random.Random(seed), body) if seed % 2 else body
     before = _faults.fault_counts()
-    spans.exporter.clear()
+    shared.spans.clear()
     hook = ResponseStreamHook(
         model="m",
-        tracer_provider=spans.provider,
+        tracer_provider=shared.tracer_provider,
         capture_content=otel_responses.ContentCapture(on_span=capture, max_chars=50),
     )
     if response is not None:
@@ -324,16 +325,16 @@ def test_hook_never_raises_never_faults_and_ends_its_span_exactly_once(
         hook.on_event(event)
     for how in endings:
         _end(hook, how)
-    finished = spans.exporter.get_finished_spans()
+    finished = shared.finished()
     assert len(finished) == 1, "exactly one span, ended once"
     assert hook.outcome in otel_responses.OUTCOMES
     assert attributes(finished[0])["otel_responses.stream.outcome"] == hook.outcome
     assert _faults.fault_counts() == before, "hostile input is an anomaly, never an internal fault"
 
 
-def test_deep_json_is_an_anomaly_not_a_fault(spans: _Spans) -> None:
+def test_deep_json_is_an_anomaly_not_a_fault(shared: Telemetry) -> None:
     before = _faults.fault_counts()
-    hook = ResponseStreamHook(model="m", tracer_provider=spans.provider)
+    hook = ResponseStreamHook(model="m", tracer_provider=shared.tracer_provider)
     hook.feed(b"data: " + b"[" * 100_000 + b"\n\n")
     hook.feed(b"event: response.created\ndata: " + b'{"a":' * 50_000 + b"\n\n")
     hook.end()
