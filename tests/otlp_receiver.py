@@ -13,16 +13,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-_REQUESTS = {
+_REQUESTS: dict[str, type[Message]] = {
     "traces": trace_service_pb2.ExportTraceServiceRequest,
     "metrics": metrics_service_pb2.ExportMetricsServiceRequest,
     "logs": logs_service_pb2.ExportLogsServiceRequest,
 }
-_RESPONSES = {
+_RESPONSES: dict[str, type[Message]] = {
     "traces": trace_service_pb2.ExportTraceServiceResponse,
     "metrics": metrics_service_pb2.ExportMetricsServiceResponse,
     "logs": logs_service_pb2.ExportLogsServiceResponse,
@@ -85,15 +86,14 @@ class GrpcReceiver:
 
             return type(f"{signal}Servicer", (base,), {"Export": export})()
 
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
-            servicer(trace_service_pb2_grpc.TraceServiceServicer, "traces"), self._server
+        services = (
+            (trace_service_pb2_grpc, "TraceService", "traces"),
+            (metrics_service_pb2_grpc, "MetricsService", "metrics"),
+            (logs_service_pb2_grpc, "LogsService", "logs"),
         )
-        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
-            servicer(metrics_service_pb2_grpc.MetricsServiceServicer, "metrics"), self._server
-        )
-        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(
-            servicer(logs_service_pb2_grpc.LogsServiceServicer, "logs"), self._server
-        )
+        for module, service, signal in services:
+            add = getattr(module, f"add_{service}Servicer_to_server")
+            add(servicer(getattr(module, f"{service}Servicer"), signal), self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
@@ -156,25 +156,23 @@ def otlp_exporters(protocol: str, port: int, timeout: float | None = None) -> tu
     """The SDK's OTLP span, metric and log exporters for a collector on 127.0.0.1:``port``,
     over ``grpc`` or ``http`` (protobuf)."""
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc import _log_exporter as logs
-        from opentelemetry.exporter.otlp.proto.grpc import metric_exporter as metrics
-        from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as traces
+        from opentelemetry.exporter.otlp.proto.grpc import _log_exporter as grpc_logs
+        from opentelemetry.exporter.otlp.proto.grpc import metric_exporter as grpc_metrics
+        from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_traces
 
-        def grpc_kwargs(signal: str) -> dict[str, Any]:
-            return {"endpoint": f"127.0.0.1:{port}", "insecure": True, "timeout": timeout}
+        endpoint = f"127.0.0.1:{port}"
+        return (
+            grpc_traces.OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=timeout),
+            grpc_metrics.OTLPMetricExporter(endpoint=endpoint, insecure=True, timeout=timeout),
+            grpc_logs.OTLPLogExporter(endpoint=endpoint, insecure=True, timeout=timeout),
+        )
+    from opentelemetry.exporter.otlp.proto.http import _log_exporter as http_logs
+    from opentelemetry.exporter.otlp.proto.http import metric_exporter as http_metrics
+    from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_traces
 
-        kwargs = grpc_kwargs
-    else:
-        from opentelemetry.exporter.otlp.proto.http import _log_exporter as logs
-        from opentelemetry.exporter.otlp.proto.http import metric_exporter as metrics
-        from opentelemetry.exporter.otlp.proto.http import trace_exporter as traces
-
-        def http_kwargs(signal: str) -> dict[str, Any]:
-            return {"endpoint": f"http://127.0.0.1:{port}/v1/{signal}", "timeout": timeout}
-
-        kwargs = http_kwargs
+    base = f"http://127.0.0.1:{port}/v1"
     return (
-        traces.OTLPSpanExporter(**kwargs("traces")),
-        metrics.OTLPMetricExporter(**kwargs("metrics")),
-        logs.OTLPLogExporter(**kwargs("logs")),
+        http_traces.OTLPSpanExporter(endpoint=f"{base}/traces", timeout=timeout),
+        http_metrics.OTLPMetricExporter(endpoint=f"{base}/metrics", timeout=timeout),
+        http_logs.OTLPLogExporter(endpoint=f"{base}/logs", timeout=timeout),
     )
