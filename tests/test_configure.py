@@ -43,6 +43,11 @@ from tests.otlp_receiver import GrpcReceiver, HttpReceiver, Received
 ROOT = Path(__file__).resolve().parent.parent
 SEED = FIXTURES / "seed__failed-rate-limit.sse"
 EXIT_BOUND_S = 2.0  # the default bound: from the end of the work to the process's exit
+# Of it, configure() keeps this much for the interpreter's own teardown (0.1-0.6 s measured on an
+# idle machine; several times that when the 2 cores run 7 loads). The teardown is measured for
+# each case with a control child that has nothing to export; only what exceeds the reserve is
+# forgiven, so on an idle machine the assertion is exactly "exit <= 2 s after the work".
+TEARDOWN_RESERVE_S = min(EXIT_BOUND_S / 2, _configure._EXIT_RESERVE_MAX)
 
 
 # --- collectors that are not there ----------------------------------------------------------
@@ -564,6 +569,14 @@ def run_app(env: dict[str, str]) -> tuple[float, str]:
     return exited - float(line.split()[-1]), err
 
 
+def bound_with_slack() -> tuple[float, float]:
+    """The exit bound, plus any teardown time beyond the reserve that the machine's load costs
+    right now (measured: the same app with every exporter ``none``); and that teardown."""
+    nothing = {f"OTEL_{s.upper()}_EXPORTER": "none" for s in ("traces", "metrics", "logs")}
+    teardown, _ = run_app(nothing)
+    return EXIT_BOUND_S + max(0.0, teardown - TEARDOWN_RESERVE_S), teardown
+
+
 @pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 @pytest.mark.parametrize("kind", ["refused", "black_hole", "unavailable"])
@@ -577,7 +590,8 @@ def test_dead_collector_exit_is_bounded_and_said_once(
             **ONLY[signal],
         }
         exit_s, err = run_app(env)
-    assert exit_s <= EXIT_BOUND_S, f"exit took {exit_s:.2f}s after the work"
+    bound, teardown = bound_with_slack()
+    assert exit_s <= bound, f"exit took {exit_s:.2f}s after the work (teardown {teardown:.2f}s)"
     assert err.count("telemetry dropped") == 1, err
     (line,) = [line for line in err.splitlines() if "telemetry dropped" in line]
     assert line.startswith(f"otel-responses: telemetry dropped: {signal} not exported to ")
@@ -597,5 +611,6 @@ def test_live_collector_exit_exports_everything_silently(protocol: str) -> None:
             }
         )
         check_all_three(receiver.received, "exiting-app")
-    assert exit_s <= EXIT_BOUND_S, f"exit took {exit_s:.2f}s after the work"
+    bound, teardown = bound_with_slack()
+    assert exit_s <= bound, f"exit took {exit_s:.2f}s after the work (teardown {teardown:.2f}s)"
     assert err == "", err
