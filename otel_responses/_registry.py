@@ -168,7 +168,7 @@ OUTPUT_TOKENS = _attr(
     _gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS,
     "int",
     "Output tokens, reasoning included (for Gemini: `candidatesTokenCount` + "
-    "`thoughtsTokenCount`).",
+    "`thoughtsTokenCount`; for Anthropic: the last cumulative `output_tokens`).",
     semconv=True,
 )
 CACHE_READ_TOKENS = _attr(
@@ -187,7 +187,8 @@ CACHE_CREATION_TOKENS = _attr(
 REASONING_TOKENS = _attr(
     _gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
     "int",
-    "Reasoning output tokens (`reasoning_tokens`, Gemini `thoughtsTokenCount`).",
+    "Reasoning output tokens (`reasoning_tokens`, Gemini `thoughtsTokenCount`, Anthropic "
+    "`output_tokens_details.thinking_tokens`).",
     semconv=True,
 )
 SERVICE_TIER = _attr(
@@ -421,7 +422,9 @@ EVENT_TYPE = _attr(
     "`gemini.thought.delta`, `gemini.function_call.delta`, `gemini.executable_code.delta`, "
     "`gemini.code_execution_result.delta`, `gemini.inline_data.delta` (the frame's most "
     "specific part), `gemini.candidate.finish`, `gemini.prompt.blocked`, `gemini.chunk`, "
-    "`error`.",
+    "`error`. Anthropic deltas are `content_block_delta.<delta type>` (`.text_delta`, "
+    "`.input_json_delta`, `.thinking_delta`, `.citations_delta`, `.compaction_delta`; "
+    "`.signature_delta` is counted but is no output), the keep-alive `ping`.",
 )
 INTERNAL_ERROR_SITE = _attr(
     "otel_responses.internal_error.site",
