@@ -70,7 +70,10 @@ def _plain_delta(data: bytes) -> str | None:
         if marker in data:
             return None
     at = data.find(_FINISH_KEY)
-    if at >= 0 and data[at + _FINISH_KEY_LEN : at + _FINISH_KEY_LEN + 4] != b"null":
+    if at >= 0 and (
+        data[at + _FINISH_KEY_LEN : at + _FINISH_KEY_LEN + 4] != b"null"
+        or data.find(_FINISH_KEY, at + _FINISH_KEY_LEN) >= 0  # several choices: parse them
+    ):
         return None
     for marker, delta_type in _DELTA_MARKERS:
         at = data.find(marker)

@@ -601,17 +601,65 @@ def test_done_is_a_terminator_not_an_event(dialect: str | None, telemetry: Telem
     assert "[DONE]" not in types_counted(telemetry)
 
 
-def test_a_keepalive_is_counted_not_an_anomaly(telemetry: Telemetry) -> None:
-    ping = b'data: {"type":"ping"}\n\n'
-    body = b"".join([SMALL[0], ping, SMALL[1], ping, *SMALL[2:], DONE])
-    hook, span = run(telemetry, body, "event", "chat_completions")
+PING = b'data: {"type":"ping"}\n\n'
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=["detected", "named"])
+@pytest.mark.parametrize("where", ["mid_stream", "first"])
+def test_a_keepalive_is_counted_not_an_anomaly(
+    where: str, dialect: str | None, telemetry: Telemetry
+) -> None:
+    """A keep-alive is an event (counted) that means nothing: no anomaly, and when it comes
+    before the first chunk it must not decide the dialect either."""
+    if where == "first":
+        parts = [PING, *SMALL, PING, DONE]
+    else:
+        parts = [SMALL[0], PING, SMALL[1], PING, *SMALL[2:], DONE]
+    hook, span = run(telemetry, b"".join(parts), "event", dialect)
     a = attrs_of(span)
-    assert hook.outcome == "completed"
+    assert (hook.outcome, a["openai.api.type"]) == ("completed", "chat_completions")
     assert a["otel_responses.events.count"] == 6
     assert a["otel_responses.deltas.count"] == 2
     assert "otel_responses.anomalies.count" not in a
     assert sum(types_counted(telemetry).values()) == 6
     assert not telemetry.points("otel_responses.anomalies")
+    assert a["gen_ai.response.id"] == "chatcmpl-x"
+
+
+def choices_chunk(*choices: tuple[int, dict[str, Any], str | None]) -> bytes:
+    listed = [{"index": i, "delta": d, "finish_reason": f} for i, d, f in choices]
+    payload = {"id": "chatcmpl-n", "object": "chat.completion.chunk", "model": "m"}
+    payload["choices"] = listed  # type: ignore[assignment]
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+MULTI_CHOICE = b"".join(
+    [
+        choices_chunk((0, {"role": "assistant", "content": ""}, None), (1, {"content": ""}, None)),
+        choices_chunk((0, {"content": "a"}, None), (1, {"content": "b"}, None)),
+        choices_chunk((0, {"content": "x"}, None), (1, {}, "length")),
+        choices_chunk((0, {}, "stop")),
+        DONE,
+    ]
+)
+
+
+@pytest.mark.parametrize("capture", [False, True], ids=["fast", "parsed"])
+def test_several_choices_in_one_chunk(capture: bool, telemetry: Telemetry) -> None:
+    """A server may put every choice in each chunk (``n > 1``): a finish reason on the second
+    choice of a chunk whose first choice carries a delta is still read, by the raw-bytes path
+    as by the parsed one."""
+    want = expected(MULTI_CHOICE)
+    assert want.finish_reasons == ("stop", "length") and want.outcome == "incomplete"
+    hook, span = run(
+        telemetry, MULTI_CHOICE, "event", "chat_completions", ContentCapture(on_span=capture)
+    )
+    a = attrs_of(span)
+    assert hook.outcome == "incomplete"
+    assert a["gen_ai.response.finish_reasons"] == ("stop", "length")
+    assert [e.name for e in span.events] == want.span_events
+    assert a["otel_responses.deltas.count"] == want.deltas
+    assert types_counted(telemetry) == want.types
 
 
 def test_a_bare_error_frame_is_an_error(telemetry: Telemetry) -> None:
