@@ -641,3 +641,26 @@ def test_planted_key_is_never_exported(telemetry: Telemetry) -> None:
     assert b"invalid x-api-key" in exported  # the redacted message is there: right bytes read
     for secret in (KEY, "PLANTEDkey", "sk-ant-api03"):
         assert secret.encode() not in exported, secret
+
+
+# --- plain httpx2 clients ------------------------------------------------------------------------
+def test_instrument_httpx_recognises_the_messages_endpoint(telemetry: Telemetry) -> None:
+    """An app calling the API with httpx2 directly: ``instrument_httpx`` traces
+    ``POST /v1/messages`` by its path, and leaves ``count_tokens`` alone."""
+    from otel_responses import instrument_httpx
+
+    body = TEXT.read_bytes()
+    server = Server(sse(body), json_response(200, {"input_tokens": 3}))
+    http = instrument_httpx(
+        httpx2.Client(transport=httpx2.MockTransport(server)),
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+    )
+    request = {**ASK, "stream": True}
+    with http.stream("POST", f"{BASE_URL}/v1/messages", json=request) as response:
+        received = b"".join(response.iter_bytes())
+    assert received == b"".join(events_of(body))
+    http.post(f"{BASE_URL}/v1/messages/count_tokens", json=ASK)
+    span = only_span(telemetry)
+    assert_matches(span, expected(body))
+    assert attrs(span)["gen_ai.request.model"] == ASK["model"]
