@@ -12,7 +12,7 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from otel_responses import ContentCapture, ResponseStreamHook, SSEMessage
-from tests.support import FIXTURES, Telemetry, attributes
+from tests.support import FIXTURES, Telemetry, attributes, frame
 
 
 def _hook(telemetry: Telemetry, **kwargs: Any) -> ResponseStreamHook:
@@ -22,11 +22,6 @@ def _hook(telemetry: Telemetry, **kwargs: Any) -> ResponseStreamHook:
         meter_provider=telemetry.meter_provider,
         **kwargs,
     )
-
-
-def _sse(event: dict[str, Any], named: bool = True) -> bytes:
-    head = f"event: {event['type']}\n" if named else ""
-    return f"{head}data: {json.dumps(event)}\n\n".encode()
 
 
 def _response(status: str, **extra: Any) -> dict[str, Any]:
@@ -95,7 +90,7 @@ def test_endings_without_terminal_event(
     telemetry: Telemetry, ending: Any, outcome: str, error_type: str
 ) -> None:
     hook = _hook(telemetry)
-    hook.feed(_sse(CREATED) + _sse(_delta(1)))
+    hook.feed(frame(CREATED) + frame(_delta(1)))
     ending(hook)
     ending(hook)  # a second ending changes nothing
     hook.end()
@@ -112,7 +107,7 @@ def test_endings_without_terminal_event(
 def test_app_exception_is_recorded_on_cancel(telemetry: Telemetry) -> None:
     hook = _hook(telemetry)
     with pytest.raises(KeyError), hook:
-        hook.feed(_sse(CREATED))
+        hook.feed(frame(CREATED))
         raise KeyError("boom")
     (span,) = telemetry.finished()
     assert attributes(span)["otel_responses.stream.outcome"] == "cancelled"
@@ -134,12 +129,12 @@ def test_context_manager_classifies_transport_errors(telemetry: Telemetry) -> No
     with pytest.raises(Dropped), hook:
         raise Dropped("peer closed connection")
     assert hook.outcome == "transport_error"
-    assert hook.error_type.endswith("Dropped")
+    assert hook.error_type is not None and hook.error_type.endswith("Dropped")
 
 
 def test_terminal_event_decides_the_outcome_over_the_ending(telemetry: Telemetry) -> None:
     hook = _hook(telemetry)
-    hook.feed(_sse(CREATED) + _sse(_delta(1)) + _sse(_completed(2)))
+    hook.feed(frame(CREATED) + frame(_delta(1)) + frame(_completed(2)))
     hook.cancel()  # the app closed after the last event: still a completed stream
     attrs = _attrs(telemetry)
     assert attrs["otel_responses.stream.outcome"] == "completed"
@@ -157,7 +152,7 @@ def test_incomplete_is_not_an_error(telemetry: Telemetry) -> None:
         "sequence_number": 1,
         "response": _response("incomplete", incomplete_details={"reason": "max_output_tokens"}),
     }
-    hook.feed(_sse(CREATED) + _sse(incomplete))
+    hook.feed(frame(CREATED) + frame(incomplete))
     hook.end()
     (span,) = telemetry.finished()
     assert span.status.status_code is StatusCode.UNSET
@@ -175,7 +170,7 @@ def test_error_event_without_terminal_is_error(telemetry: Telemetry, shape: str)
         else {"type": "error", "sequence_number": 1, "error": err}
     )
     hook = _hook(telemetry)
-    hook.feed(_sse(CREATED) + _sse(event))
+    hook.feed(frame(CREATED) + frame(event))
     hook.end()
     (span,) = telemetry.finished()
     assert attributes(span)["otel_responses.stream.outcome"] == "error"
@@ -191,7 +186,7 @@ def test_rate_limit_error_event_with_used_and_retry(telemetry: Telemetry) -> Non
     )
     hook = _hook(telemetry)
     hook.feed(
-        _sse(
+        frame(
             {
                 "type": "error",
                 "code": "rate_limit_exceeded",
@@ -230,7 +225,7 @@ def test_headers_feed_attributes_and_headroom_gauges(telemetry: Telemetry) -> No
             "authorization": "Bearer sk-secret",
         },
     )
-    hook.feed(_sse(CREATED) + _sse(_completed(1)))
+    hook.feed(frame(CREATED) + frame(_completed(1)))
     hook.end()
     attrs = _attrs(telemetry)
     assert attrs["otel_responses.request_id"] == "req_123"
@@ -251,7 +246,7 @@ def test_retried_attempts_are_span_events(telemetry: Telemetry) -> None:
     hook.on_response(429, {"retry-after-ms": "250"}, json.dumps(body))
     hook.on_response(429, {"retry-after": "2"}, json.dumps(body))
     hook.on_response(200, {})
-    hook.feed(_sse(CREATED) + _sse(_completed(1)))
+    hook.feed(frame(CREATED) + frame(_completed(1)))
     hook.end()
     (span,) = telemetry.finished()
     attempts = [e for e in span.events if e.name == "otel_responses.http.attempt"]
@@ -286,7 +281,7 @@ def test_attempt_without_response_is_counted_and_is_a_span_event(telemetry: Tele
     hook.on_attempt_failed(ConnectError("refused"))
     assert not hook.ended  # the call's own ending decides; a retry may follow
     hook.on_response(200, {})
-    hook.feed(_sse(CREATED) + _sse(_completed(1)))
+    hook.feed(frame(CREATED) + frame(_completed(1)))
     hook.end()
     (span,) = telemetry.finished()
     attempts = [
@@ -344,13 +339,13 @@ def test_attempt_failed_never_raises(telemetry: Telemetry, monkeypatch: pytest.M
 
 def test_anomalies_are_counted_and_never_change_the_outcome(telemetry: Telemetry) -> None:
     hook = _hook(telemetry)
-    hook.feed(_sse(CREATED) + _sse(_delta(1)) + _sse(_delta(1)))  # repeated sequence number
+    hook.feed(frame(CREATED) + frame(_delta(1)) + frame(_delta(1)))  # repeated sequence number
     hook.feed(b"event: response.output_item.added\ndata: {not json\n\n")  # undecodable
     hook.feed(b"data: \xff\xfe\n\n")  # not UTF-8, no type
-    hook.feed(_sse(_completed(2)))
+    hook.feed(frame(_completed(2)))
     hook.feed(
-        _sse(_delta(3))
-        + _sse({"type": "response.failed", "sequence_number": 4, "response": _response("failed")})
+        frame(_delta(3))
+        + frame({"type": "response.failed", "sequence_number": 4, "response": _response("failed")})
     )  # after terminal
     hook.feed(b"data: [DONE]\n\n")
     hook.end()
@@ -389,7 +384,7 @@ def test_anomalies_are_counted_and_never_change_the_outcome(telemetry: Telemetry
 
 def test_oversized_line_is_an_anomaly(telemetry: Telemetry) -> None:
     hook = _hook(telemetry, max_line_bytes=1000)
-    hook.feed(_sse(CREATED) + b"data: " + b"x" * 5000 + b"\n\n" + _sse(_completed(1)))
+    hook.feed(frame(CREATED) + b"data: " + b"x" * 5000 + b"\n\n" + frame(_completed(1)))
     hook.end()
     attrs = _attrs(telemetry)
     assert attrs["otel_responses.stream.outcome"] == "completed"
@@ -465,7 +460,7 @@ def test_content_is_not_captured_by_default(
 ) -> None:
     monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
     hook = _hook(telemetry)
-    hook.feed(_sse(CREATED) + _sse(_delta(1, "secret words")) + _sse(_completed(2)))
+    hook.feed(frame(CREATED) + frame(_delta(1, "secret words")) + frame(_completed(2)))
     hook.end()
     (span,) = telemetry.finished()
     assert "secret words" not in repr(span.to_json())
@@ -479,7 +474,9 @@ def test_content_capture_opt_in_is_bounded(
     monkeypatch.setenv("OTEL_RESPONSES_CAPTURE_MAX_CHARS", "10")
     hook = _hook(telemetry)
     hook.feed(
-        _sse(CREATED) + b"".join(_sse(_delta(i, "abcd")) for i in range(1, 6)) + _sse(_completed(6))
+        frame(CREATED)
+        + b"".join(frame(_delta(i, "abcd")) for i in range(1, 6))
+        + frame(_completed(6))
     )
     hook.end()
     messages = json.loads(_attrs(telemetry)["gen_ai.output.messages"])
@@ -497,7 +494,7 @@ def test_capture_argument_overrides_env(
 ) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "span_only")
     hook = _hook(telemetry, capture_content=ContentCapture())
-    hook.feed(_sse(CREATED) + _sse(_delta(1)) + _sse(_completed(2)))
+    hook.feed(frame(CREATED) + frame(_delta(1)) + frame(_completed(2)))
     hook.end()
     assert "gen_ai.output.messages" not in _attrs(telemetry)
 
@@ -505,7 +502,7 @@ def test_capture_argument_overrides_env(
 def test_time_metrics_are_one_point_per_stream(telemetry: Telemetry) -> None:
     hook = _hook(telemetry)
     hook.feed(
-        _sse(CREATED) + b"".join(_sse(_delta(i)) for i in range(1, 501)) + _sse(_completed(501))
+        frame(CREATED) + b"".join(frame(_delta(i)) for i in range(1, 501)) + frame(_completed(501))
     )
     hook.end()
     for name in (
@@ -524,7 +521,7 @@ def test_time_metrics_are_one_point_per_stream(telemetry: Telemetry) -> None:
 
 def test_too_many_event_types_are_capped(telemetry: Telemetry) -> None:
     hook = _hook(telemetry)
-    hook.feed(b"".join(_sse({"type": f"response.kind{i}.delta"}) for i in range(200)))
+    hook.feed(b"".join(frame({"type": f"response.kind{i}.delta"}) for i in range(200)))
     hook.end()
     events = {
         a["otel_responses.event.type"]: p.value
@@ -537,9 +534,9 @@ def _stream_memory(telemetry: Telemetry, deltas: int) -> int:
     """Bytes still allocated after feeding ``deltas`` deltas (no sequence numbers, as in the
     streams recorded before OpenAI added them, so one chunk can be fed again and again)."""
     delta = {k: v for k, v in _delta(0).items() if k != "sequence_number"}
-    chunk = _sse(delta) * 1000
+    chunk = frame(delta) * 1000
     hook = _hook(telemetry)
-    hook.feed(_sse(CREATED))
+    hook.feed(frame(CREATED))
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     for _ in range(deltas // 1000):
@@ -547,7 +544,7 @@ def _stream_memory(telemetry: Telemetry, deltas: int) -> int:
     grown = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
     hook.end()
-    assert attributes(hook.span)["otel_responses.deltas.count"] == deltas
+    assert attributes(telemetry.finished()[-1])["otel_responses.deltas.count"] == deltas
     return grown
 
 
@@ -573,10 +570,11 @@ def test_full_corpus_file_through_on_event_dicts(telemetry: Telemetry) -> None:
 
 def test_histograms_carry_exemplars_of_the_stream_trace(telemetry: Telemetry) -> None:
     hook = _hook(telemetry)
-    hook.feed(_sse(CREATED) + _sse(_delta(1)) + _sse(_delta(2)) + _sse(_completed(3)))
+    hook.feed(frame(CREATED) + frame(_delta(1)) + frame(_delta(2)) + frame(_completed(3)))
     hook.end()
     (span,) = telemetry.finished()
     data = telemetry.metrics.get_metrics_data()  # one collection: it resets the exemplars
+    assert data is not None
     histograms = {
         m.name: m.data.data_points
         for rm in data.resource_metrics
@@ -592,7 +590,7 @@ def test_histograms_carry_exemplars_of_the_stream_trace(telemetry: Telemetry) ->
 def test_cached_and_reasoning_tokens_and_limit_gauges(telemetry: Telemetry) -> None:
     hook = _hook(telemetry)
     hook.on_response(200, {"x-ratelimit-limit-requests": "500", "x-ratelimit-limit-tokens": "9000"})
-    hook.feed(_sse(CREATED) + _sse(_completed(1)))
+    hook.feed(frame(CREATED) + frame(_completed(1)))
     hook.end()
     details = {
         a["otel_responses.token.kind"]: p.sum
@@ -606,7 +604,7 @@ def test_cached_and_reasoning_tokens_and_limit_gauges(telemetry: Telemetry) -> N
 
 def test_a_flood_of_anomalies_is_counted_but_not_one_span_event_each(telemetry: Telemetry) -> None:
     hook = _hook(telemetry)
-    hook.feed(_sse(CREATED) + _sse(_delta(1)) + _sse(_delta(1)) * 5000)
+    hook.feed(frame(CREATED) + frame(_delta(1)) + frame(_delta(1)) * 5000)
     hook.end()
     (span,) = telemetry.finished()
     anomaly_events = [e for e in span.events if e.name == "otel_responses.anomaly"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -14,9 +15,17 @@ TRANSCRIPTS = sorted(FIXTURES.glob("*.sse"))
 EVERY_BOUNDARY_MAX = 24_000  # bytes; larger files are split at a dense sample of positions
 
 
-def _decode(chunks: list[bytes], **kwargs: int) -> list[tuple[str, bytes]]:
+def _decode(chunks: list[bytes], max_line_bytes: int | None = None) -> list[tuple[str, bytes]]:
     out: list[tuple[str, bytes]] = []
-    decoder = SSEDecoder(lambda event, data: out.append((event, data)), **kwargs)
+
+    def sink(event: str, data: bytes) -> None:
+        out.append((event, data))
+
+    decoder = (
+        SSEDecoder(sink)
+        if max_line_bytes is None
+        else SSEDecoder(sink, max_line_bytes=max_line_bytes)
+    )
     for chunk in chunks:
         decoder.feed(chunk)
     return out
@@ -34,7 +43,7 @@ def test_every_transcript_is_covered() -> None:
 
 
 @pytest.mark.parametrize("path", TRANSCRIPTS, ids=lambda p: p.name)
-def test_split_anywhere_gives_the_same_events(path) -> None:
+def test_split_anywhere_gives_the_same_events(path: Path) -> None:
     body = path.read_bytes()
     expected = reference_decode(body)
     assert expected, "the oracle found no events: the fixture is wrong"
@@ -45,7 +54,7 @@ def test_split_anywhere_gives_the_same_events(path) -> None:
 
 @pytest.mark.parametrize("newline", [b"\r\n", b"\r"], ids=["crlf", "cr"])
 @pytest.mark.parametrize("path", TRANSCRIPTS[:6], ids=lambda p: p.name)
-def test_other_line_ends_and_random_chunking(path, newline: bytes) -> None:
+def test_other_line_ends_and_random_chunking(path: Path, newline: bytes) -> None:
     body = path.read_bytes().replace(b"\n", newline)
     expected = reference_decode(body)
     assert [e for e, _ in expected] == [e for e, _ in reference_decode(path.read_bytes())]

@@ -114,7 +114,8 @@ def test_headers() -> None:
 
 def test_retry_after_as_http_date() -> None:
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 25 <= facts_from_headers({"Retry-After": when}).retry_after <= 31
+    retry_after = facts_from_headers({"Retry-After": when}).retry_after
+    assert retry_after is not None and 25 <= retry_after <= 31
 
 
 def test_bad_header_values_are_ignored() -> None:

@@ -43,6 +43,7 @@ def _expected(path: Path) -> dict[str, Any]:
         outcome = "error" if errors else "truncated"
     error_type = None
     if outcome == "failed":
+        assert terminal is not None
         error_type = terminal["response"]["error"]["code"]
     elif outcome == "error":
         err = errors[0]

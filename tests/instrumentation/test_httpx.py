@@ -42,7 +42,8 @@ def _sdk(port: int, legacy_httpx: bool, timeout: float) -> openai.OpenAI:
         base_url=f"http://127.0.0.1:{port}/v1",
         max_retries=0,
         timeout=timeout,
-        http_client=httpx.Client(timeout=timeout) if legacy_httpx else None,
+        # The SDK takes an httpx client (its annotation names only its own httpx2 fork).
+        http_client=httpx.Client(timeout=timeout) if legacy_httpx else None,  # type: ignore[arg-type]
     )
 
 

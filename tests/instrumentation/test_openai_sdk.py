@@ -543,7 +543,7 @@ def test_truncated_stream(instrumented: Telemetry) -> None:
 
 def test_request_body_model_and_azure(instrumented: Telemetry) -> None:
     server = Server(sse(text_stream(1)))
-    az = openai.AzureOpenAI(
+    az = openai.AzureOpenAI(  # type: ignore[call-overload]  # an httpx client: see tests/support.py
         api_key="k",
         api_version="2025-04-01-preview",
         azure_endpoint="https://myres.openai.azure.com",
