@@ -16,19 +16,12 @@ derived from those times:
 from __future__ import annotations
 
 import json
-import sys
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-import otel_responses
 from otel_responses import ResponseStreamHook
-from tests.support import Telemetry
-
-T0 = 1_000_000_000_000
-"""The fake clock's origin (ns); far from 0 so that a start time of 0 cannot pass for it."""
+from tests.support import RESPONSE, WHERE, Clock, Telemetry, responses_event
 
 TTFC_ATTR = "gen_ai.response.time_to_first_chunk"
 TTFT_ATTR = "otel_responses.time_to_first_token"
@@ -38,56 +31,16 @@ TPOC_METRIC = "gen_ai.client.operation.time_per_output_chunk"
 DURATION_METRIC = "gen_ai.client.operation.duration"
 
 
-class Clock:
-    """A ``perf_counter_ns`` that reads ``T0 + now`` and moves only by :meth:`at`."""
-
-    def __init__(self) -> None:
-        self.ns = T0
-
-    def __call__(self) -> int:
-        return self.ns
-
-    def at(self, seconds: float) -> None:
-        self.ns = T0 + round(seconds * 1e9)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
-    """Replace every module-level alias of ``time.perf_counter_ns`` in otel_responses (the
-    stream core reads the clock through one, and modules import it by name): wherever the
-    refactored core keeps its clock, under whatever name, it is found and replaced."""
-    fake = Clock()
-    patched = []
-    for module_name, module in list(sys.modules.items()):
-        if module_name.partition(".")[0] != otel_responses.__name__:
-            continue
-        for attr, value in list(vars(module).items()):
-            if value is time.perf_counter_ns:
-                monkeypatch.setattr(module, attr, fake)
-                patched.append(f"{module_name}.{attr}")
-    assert patched, "no otel_responses module reads the clock through time.perf_counter_ns"
-    yield fake
-
-
-def event(kind: str, seq: int, **fields: Any) -> bytes:
-    data = json.dumps({"type": kind, "sequence_number": seq, **fields})
-    return f"event: {kind}\ndata: {data}\n\n".encode()
-
-
-RESPONSE = {"id": "resp_1", "object": "response", "model": "gpt-4o-2024-08-06", "output": []}
-WHERE = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
-
-
 def created(seq: int = 0) -> bytes:
-    return event("response.created", seq, response={**RESPONSE, "status": "in_progress"})
+    return responses_event("response.created", seq, response={**RESPONSE, "status": "in_progress"})
 
 
 def delta(seq: int) -> bytes:
-    return event("response.output_text.delta", seq, delta="tok", logprobs=[], **WHERE)
+    return responses_event("response.output_text.delta", seq, delta="tok", logprobs=[], **WHERE)
 
 
 def completed(seq: int) -> bytes:
-    return event("response.completed", seq, response={**RESPONSE, "status": "completed"})
+    return responses_event("response.completed", seq, response={**RESPONSE, "status": "completed"})
 
 
 def run(telemetry: Telemetry, clock: Clock, feeds: list[tuple[float, bytes]], end: float) -> Any:
@@ -119,7 +72,7 @@ def test_each_timing_is_derived_from_the_feed_times(telemetry: Telemetry, clock:
         clock,
         [
             (0.25, created(0)),
-            (0.5, event("response.in_progress", 1, response={**RESPONSE, "status": "x"})),
+            (0.5, responses_event("response.in_progress", 1, response={**RESPONSE, "status": "x"})),
             (0.75, delta(2)),
             (1.0, delta(3)),
             (1.5, delta(4)),
