@@ -706,3 +706,31 @@ def test_random_and_mutated_frames_never_raise(body: bytes, seed: int, dialect: 
     assert hook.outcome is not None
     tracer_provider.shutdown()
     meter_provider.shutdown()
+
+
+def test_deltas_are_never_parsed_without_capture(
+    telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot path: with capture off, a ``content_block_delta`` frame costs no ``json.loads``
+    (its type is read from the raw bytes); every other frame is parsed once."""
+    from otel_responses.dialects import anthropic_messages
+
+    parsed: list[bytes | str] = []
+    real = anthropic_messages.loads
+
+    def counting(data: bytes | str) -> Any:
+        parsed.append(data)
+        return real(data)
+
+    monkeypatch.setattr(anthropic_messages, "loads", counting)
+    body = (
+        ANTHROPIC / "pydantic-ai__claude-sonnet-4_web_search_citations_no_ping.sse"
+    ).read_bytes()
+    want = expected(body)
+    run(telemetry, body)
+    assert len(parsed) == want.events - sum(n for t, n in want.types.items() if t.startswith(DELTA))
+    assert all(isinstance(p, bytes) and b'"content_block_delta"' not in p for p in parsed)
+    parsed.clear()
+    telemetry.spans.clear()
+    run(telemetry, body, capture=ContentCapture(on_span=True))
+    assert len(parsed) == want.events  # capture on: every frame parsed
