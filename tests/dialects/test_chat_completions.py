@@ -352,6 +352,24 @@ def test_content_capture_and_the_fast_path(path: Path, telemetry: Telemetry) -> 
         assert "gen_ai.output.messages" not in a_on
 
 
+def test_content_capture_from_the_environment(
+    telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=span_only``, read by a hook given no
+    ``capture_content``: both choices' text of the n=2 transcript, in arrival order."""
+    path = CHAT / "otel-contrib__gpt-4o-mini_n2_choices_include_usage.sse"
+    want = expected(path.read_bytes())
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "span_only")
+    replay(path, tracer_provider=telemetry.tracer_provider)
+    (message,) = json.loads(attrs_of(telemetry.finished()[0])["gen_ai.output.messages"])
+    assert message["parts"][0]["content"] == want.text and len(want.text) > 100
+    assert message["finish_reason"] == "stop"
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "no_content")
+    telemetry.spans.clear()
+    replay(path, tracer_provider=telemetry.tracer_provider)
+    assert "gen_ai.output.messages" not in attrs_of(telemetry.finished()[0])
+
+
 @pytest.mark.parametrize("path", STREAMS, ids=lambda p: p.stem)
 def test_timings_on_a_controlled_clock(path: Path, telemetry: Telemetry, clock: Clock) -> None:
     """Event ``i`` (0-based) arrives at ``(i + 1) / 4`` s: time to first token is the arrival
