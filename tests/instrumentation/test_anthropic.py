@@ -664,3 +664,40 @@ def test_instrument_httpx_recognises_the_messages_endpoint(telemetry: Telemetry)
     span = only_span(telemetry)
     assert_matches(span, expected(body))
     assert attrs(span)["gen_ai.request.model"] == ASK["model"]
+
+
+async def test_asyncio_cancelled_while_waiting_is_cancelled(instrumented: Telemetry) -> None:
+    """The task is cancelled while the SDK awaits the next chunk: ``cancelled``, and the
+    cancellation is not recorded as an exception the app made."""
+    parts = events_of(TEXT.read_bytes())
+    stalled = asyncio.Event()
+
+    def make(request: httpx2.Request) -> httpx2.Response:
+        async def agen() -> AsyncIterator[bytes]:
+            yield parts[0]
+            yield parts[1]
+            stalled.set()
+            await asyncio.Event().wait()  # the server goes quiet
+            yield parts[2]
+
+        return httpx2.Response(200, headers=SSE_HEADERS, content=agen())
+
+    got: list[Any] = []
+
+    async def consume() -> None:
+        stream = await async_client(Server(make)).messages.create(**ASK, stream=True)
+        async for event in stream:
+            got.append(event)
+
+    task = asyncio.create_task(consume())
+    await stalled.wait()
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(got) == 2
+    span = only_span(instrumented)
+    a = attrs(span)
+    assert a["otel_responses.stream.outcome"] == "cancelled"
+    assert a["error.type"] == "asyncio.exceptions.CancelledError"
+    assert "exception" not in names(span)
