@@ -30,30 +30,55 @@ from .recording import Recorder
 
 
 class _Detecting:
-    """The reader of a stream whose dialect is not known yet: the first message or object
-    decides it (a null object, so the per-event path never checks for "not yet known")."""
+    """The reader of a stream whose dialect is not known yet (a null object, so the per-event
+    path never checks for "not yet known"). The first message a dialect claims decides it;
+    messages none claims (a keep-alive, a terminator) are held — a few, bounded — and handed to
+    the dialect's reader once it is known, or to the default's when the stream ends first."""
 
-    __slots__ = ("_hook",)
+    __slots__ = ("_held", "_held_bytes", "_hook")
+
+    MAX_HELD = 16
+    MAX_HELD_BYTES = 64 * 1024
 
     def __init__(self, hook: ResponseStreamHook) -> None:
         self._hook = hook
+        self._held: list[tuple[str, bytes]] = []
+        self._held_bytes = 0
 
     def message(self, event_type: str, data: bytes) -> None:
-        reader = self._hook._reader
-        if reader is self:  # not settled yet (later messages of the same chunk come here too)
-            if not event_type and data == b"[DONE]":
-                return  # a terminator says nothing about the dialect
-            reader = self._hook._use(detect(event_type, data))
-        reader.message(event_type, data)
+        hook = self._hook
+        if hook._reader is not self:  # settled by an earlier message of the same chunk
+            hook._reader.message(event_type, data)
+            return
+        dialect = detect(event_type, data)
+        if dialect is None and self._hold(event_type, data):
+            return
+        self.settle(dialect).message(event_type, data)
+
+    def _hold(self, event_type: str, data: bytes) -> bool:
+        if len(self._held) >= self.MAX_HELD or self._held_bytes + len(data) > self.MAX_HELD_BYTES:
+            return False
+        self._held.append((event_type, data))
+        self._held_bytes += len(data)
+        return True
+
+    def settle(self, dialect: Dialect | None) -> Reader:
+        """Settle on ``dialect`` (the default if ``None``) and pass on what was held."""
+        hook = self._hook
+        reader = hook._use(dialect)
+        held, self._held = self._held, []
+        for event_type, data in held:
+            hook._on_message(event_type, data)
+        return reader
 
     def on_object(self, obj: Any) -> None:
-        self._hook._use(detect_object(obj)).on_object(obj)
+        self.settle(detect_object(obj)).on_object(obj)
 
     def on_final(self, obj: Any) -> None:
-        self._hook._use(detect_object(obj)).on_final(obj)
+        self.settle(detect_object(obj)).on_final(obj)
 
     def close(self) -> None:
-        pass
+        self.settle(None).close()
 
 
 class ResponseStreamHook:
@@ -109,6 +134,8 @@ class ResponseStreamHook:
         self.dialect: Dialect = chosen or DEFAULT
         """The stream's dialect (until detected: the default, Responses)."""
         identity = self._identity(self.dialect)
+        if chosen is None:  # openai.api.type only once the dialect is settled: it can't be unset
+            identity.pop(names.API_TYPE, None)
         common: dict[str, Any] = dict(identity)
         if model:
             common[names.REQUEST_MODEL] = model
@@ -150,17 +177,16 @@ class ResponseStreamHook:
         return f"{dialect.operation} {self._model}" if self._model else dialect.operation
 
     def _use(self, dialect: Dialect | None) -> Reader:
-        """Settle the dialect detected from the first event (the default when none claims
-        it) and hand over to its reader (once: later calls return that reader)."""
+        """Settle the dialect detected from the stream (the default when none claims it) and
+        hand over to its reader (once: later calls return that reader)."""
         if not isinstance(self._reader, _Detecting):
             return self._reader
-        if dialect is not None and dialect is not self.dialect:
-            old = self._identity(self.dialect)
+        if dialect is not None:
             self.dialect = dialect
-            new = self._identity(dialect)
-            for key in old.keys() - new.keys():
-                self._recorder.common.pop(key, None)
-            self._recorder.retitle(self._span_name(dialect), new, dialect.metric_types)
+        settled = self.dialect
+        self._recorder.retitle(
+            self._span_name(settled), self._identity(settled), settled.metric_types
+        )
         reader = self._reader = self.dialect.reader(self._stream)
         if self._decoder is not None:
             self._decoder.redirect(reader.message)
@@ -301,7 +327,7 @@ class ResponseStreamHook:
                 return
             self._ended = True
         try:
-            self._reader.close()
+            self._reader.close()  # (an unsettled stream settles on the default here)
         except Exception as fault:
             self._fault("end", fault)
         try:

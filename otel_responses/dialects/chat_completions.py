@@ -14,6 +14,7 @@ Chunks carry no event type, so the names of what they mean are otel-responses' o
   (Groq) or an ``error`` object inside a chunk (OpenRouter): ``error.type`` is its ``code``,
   else its ``type``;
 * ``chat.completion.chunk`` — any other chunk (role only, empty delta): counted only;
+* ``ping`` — a keep-alive ``{"type":"ping"}`` some servers send: counted only;
 * ``data: [DONE]`` is a terminator, not an event.
 
 The outcome: an error in the stream → ``error``; otherwise a body that ends with ``[DONE]`` or
@@ -30,7 +31,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._access import field, integer, loads, text
+from ._access import field, integer, loads, text, type_of_payload
 from ._facts import Event, Kind, Reader, Sink, Usage
 from ._openai import OpenAIAPI, error_of
 
@@ -44,6 +45,7 @@ REASONING = "chat.completion.reasoning.delta"
 TOOL_CALL = "chat.completion.tool_call.delta"
 REFUSAL = "chat.completion.refusal.delta"
 AUDIO = "chat.completion.audio.delta"
+KEEP_ALIVE = "ping"
 INCOMPLETE_REASONS = frozenset({"length", "content_filter"})
 """Finish reasons that mean the output was cut short (``incomplete``)."""
 MAX_CHOICES = 128
@@ -157,6 +159,9 @@ class ChatReader:
                 self._done = True
                 sink.conclude(self._conclusion())
             return
+        if data.startswith(b'{"type"') and type_of_payload(data) == KEEP_ALIVE:
+            sink.count(KEEP_ALIVE)  # some servers' keep-alive: counted, not an anomaly
+            return
         if self._started and event_type != "error" and not sink.capturing:
             delta_type = _plain_delta(data)
             if delta_type is not None:
@@ -255,7 +260,7 @@ class ChatCompletions(OpenAIAPI):
 
     name = "chat_completions"
     api_type: str | None = "chat_completions"
-    metric_types = re.compile(r"chat\.completion\.[a-z_.]{1,40}|error")
+    metric_types = re.compile(r"chat\.completion\.[a-z_.]{1,40}|error|ping")
 
     def matches(self, method: str, host: str | None, path: str) -> bool:
         return method.upper() == "POST" and _PATH.search(path) is not None
