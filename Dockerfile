@@ -7,7 +7,7 @@ WORKDIR /app
 
 COPY pyproject.toml README.md ./
 COPY otel_responses ./otel_responses
-RUN pip install .
+RUN pip install '.[proxy]'
 
 COPY examples ./examples
 USER nobody

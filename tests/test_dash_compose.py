@@ -55,7 +55,7 @@ def _mounts(service: str) -> dict[str, Path]:
 
 def test_services_present() -> None:
     assert set(SERVICES) == {"demo", "otel-collector", "prometheus", "alertmanager", "tempo",
-                             "loki", "grafana"}
+                             "loki", "grafana", "proxy", "proxy-demo"}
 
 
 def test_every_image_is_pinned() -> None:

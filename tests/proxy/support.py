@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from otel_responses.proxy import parse_upstream
 from otel_responses.proxy._server import ProxySettings, serve
@@ -96,13 +97,15 @@ class FakeUpstream:
         path = FIXTURES / name
         if name.endswith(".http.json"):
             recorded = json.loads(path.read_text())
-            headers = {
-                k: v
-                for k, v in recorded["headers"].items()
-                if k.lower() not in ("transfer-encoding", "content-length", "content-encoding")
-            }
+            headers: list[tuple[str, str]] = []
+            for k, v in recorded["headers"].items():
+                if k.lower() in ("transfer-encoding", "content-length", "content-encoding"):
+                    continue
+                headers += [(k, item) for item in (v if isinstance(v, list) else [v])]
             return web.Response(
-                status=recorded["status"], headers=headers, body=recorded["body"].encode()
+                status=recorded["status"],
+                headers=CIMultiDict(headers),
+                body=recorded["body"].encode(),
             )
         parts = frames(path)
         try:

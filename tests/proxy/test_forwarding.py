@@ -97,6 +97,16 @@ def test_http_error_relayed_and_recorded(stack: Stack, telemetry: Telemetry) -> 
     assert attrs["http.response.status_code"] == 429
 
 
+def test_repeated_response_headers_kept(stack: Stack) -> None:
+    fixture = "dd-trace-py__http_401_invalid_api_key.http.json"
+    direct = _post(stack.upstream, fixture)
+    proxied = _post(stack.url, fixture)
+    assert proxied.status_code == 401
+    assert proxied.content == direct.content
+    cookies = proxied.headers.get_list("set-cookie")
+    assert len(cookies) == 2 and cookies == direct.headers.get_list("set-cookie")
+
+
 def test_non_streamed_call_is_a_span(stack: Stack, telemetry: Telemetry) -> None:
     fixture = "pydantic-ai__function_call_stream.sse"
     direct = _post(stack.upstream, fixture, stream=False)

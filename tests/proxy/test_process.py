@@ -144,13 +144,16 @@ def test_no_api_key_exported_or_logged(upstream: FakeServer) -> None:
         proxy = ProxyProcess(upstream.url, receiver.endpoint)
         try:
             proxy.wait_listening()
+            statuses = []
             for fixture in fixtures:
-                httpx.post(
+                response = httpx.post(
                     proxy.url + f"/v1/responses?key={SECRET}",
                     content=json.dumps({"model": "gpt-4o", "stream": True, "user": "u"}),
                     headers={**secret_headers, "x-fixture": fixture},
                     timeout=30,
                 )
+                statuses.append(response.status_code)
+            assert statuses == [200, 401, 429, 200]
             # non-LLM path and a non-streamed call too
             httpx.get(proxy.url + f"/v1/models?key={SECRET}", headers=secret_headers)
             assert proxy.stop() == 0

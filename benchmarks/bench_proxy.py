@@ -1,0 +1,490 @@
+"""What ``otel-responses proxy`` adds to a streamed call, measured on loopback.
+
+    python benchmarks/bench_proxy.py                 # the proxy (aiohttp), traced
+    python benchmarks/bench_proxy.py --stacks        # + bare aiohttp vs uvicorn+starlette+httpx
+    python benchmarks/bench_proxy.py --json out.json
+
+Three processes: a synthetic upstream (aiohttp) that streams Responses events at a fixed gap,
+each frame stamped with its send time (``time.monotonic_ns``, one clock for every process); the
+proxy under test; and this client (aiohttp), which opens N streams at once, first straight to the
+upstream, then through the proxy. Reported, per concurrency level (1, 100, 1,000):
+
+* added time to first byte: median and p99 through the proxy minus the same statistic direct
+  (new TCP connection per call on both paths, as an app without a pool would pay);
+* per-chunk latency: arrival minus the frame's send stamp, median and p99, direct and proxied;
+* errors (non-200, broken bodies, frames missing);
+* proxy CPU per stream (its user+system time over the run / streams).
+
+Then memory per open stream (the proxy's RSS with 100 and 1,000 streams held open mid-body,
+minus its RSS idle, per stream) and the streams/s one worker sustains (64 clients in a closed
+loop on 20-event streams sent without gaps, for a few seconds).
+
+The traced variant has an SDK TracerProvider (BatchSpanProcessor to an exporter that drops) and
+MeterProvider, so the hook does its real work. ``--stacks`` runs the same latency measurement at
+100 concurrent through two bare pass-through proxies — this proxy on a path it does not trace
+(aiohttp server + client) and a minimal uvicorn + starlette + httpx one — which is how the HTTP
+stack was chosen. Not a test: a 2-core machine shared by the three processes; figures move
+between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAMES = 40
+GAP_MS = 100.0
+
+
+def _raise_nofile() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# --- upstream -------------------------------------------------------------------------------
+def _frame(event_type: str, seq: int, extra: str = "") -> bytes:
+    stamp = time.monotonic_ns()
+    data = f'{{"type":"{event_type}","sequence_number":{seq},"t":{stamp}{extra}}}'
+    return f"event: {event_type}\ndata: {data}\n\n".encode()
+
+
+def _completed(seq: int) -> bytes:
+    usage = f'"usage":{{"input_tokens":5,"output_tokens":{FRAMES},"total_tokens":{FRAMES + 5}}}'
+    return _frame(
+        "response.completed", seq, f',"response":{{"id":"resp_b","status":"completed",{usage}}}'
+    )
+
+
+def run_upstream(port: int) -> None:
+    from aiohttp import web
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        gap = float(request.query.get("gap_ms", GAP_MS)) / 1000
+        frames = int(request.query.get("frames", FRAMES))
+        hold = int(request.query.get("hold", "-1"))
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(
+            _frame("response.created", 0, ',"response":{"id":"resp_b","status":"in_progress"}')
+        )
+        for i in range(frames):
+            if i == hold:
+                await response.write(b": held\n\n")  # tells the client the hold began
+                await asyncio.sleep(3600)
+            if gap:
+                await asyncio.sleep(gap)
+            await response.write(_frame("response.output_text.delta", i + 1, ',"delta":"tok"'))
+        await response.write(_completed(frames + 1))
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", stream)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, backlog=4096)
+
+
+# --- proxies under test ---------------------------------------------------------------------
+def run_proxy(port: int, upstream: str, admin_port: int = 0) -> None:
+    """This project's proxy, with SDK providers so the hook records for real. With an admin
+    port: Python's allocations are traced (tracemalloc) and ``GET /mem`` on that port reports
+    them (a separate run: tracing slows the process down)."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    from otel_responses.proxy import parse_upstream
+    from otel_responses.proxy._server import ProxySettings, serve
+
+    class Drop(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(Drop()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    settings = ProxySettings(upstreams=(parse_upstream(upstream),), max_upstream_connections=0)
+
+    async def main() -> None:
+        if admin_port:
+            await _admin(admin_port)
+        await serve(
+            settings,
+            "127.0.0.1",
+            port,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            stop=asyncio.Event(),
+        )
+
+    asyncio.run(main())
+
+
+async def _admin(port: int) -> None:
+    import gc
+    import tracemalloc
+
+    from aiohttp import web
+
+    tracemalloc.start()
+
+    async def mem(request: web.Request) -> web.Response:
+        gc.collect()
+        current, _peak = tracemalloc.get_traced_memory()
+        return web.json_response({"traced_bytes": current, "rss_kib": _rss_kib(os.getpid())})
+
+    app = web.Application()
+    app.router.add_get("/mem", mem)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+
+
+def run_starlette(port: int, upstream: str) -> None:
+    """A minimal pass-through proxy on uvicorn + starlette + httpx, for the stack comparison."""
+    import httpx
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.background import BackgroundTask
+    from starlette.requests import Request
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    client = httpx.AsyncClient(
+        base_url=upstream,
+        timeout=None,
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=4096),
+    )
+
+    async def forward(request: Request) -> StreamingResponse:
+        headers = [(k, v) for k, v in request.headers.items() if k not in ("host", "connection")]
+        upstream_request = client.build_request(
+            request.method,
+            request.url.path + ("?" + request.url.query if request.url.query else ""),
+            headers=headers,
+            content=await request.body(),
+        )
+        response = await client.send(upstream_request, stream=True)
+        return StreamingResponse(
+            response.aiter_raw(),
+            status_code=response.status_code,
+            headers={"content-type": response.headers.get("content-type", "")},
+            background=BackgroundTask(response.aclose),
+        )
+
+    app = Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=4096
+    )
+
+
+# --- client ---------------------------------------------------------------------------------
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _one(session: Any, url: str, ttfb: list[float], lat: list[float]) -> bool:
+    body = b'{"model":"gpt-b","input":"hi","stream":true}'
+    started = time.monotonic_ns()
+    first = True
+    frames = 0
+    pending = b""
+    try:
+        async with session.post(
+            url, data=body, headers={"content-type": "application/json"}
+        ) as response:
+            if response.status != 200:
+                return False
+            async for chunk in response.content.iter_any():
+                now = time.monotonic_ns()
+                if first:
+                    ttfb.append((now - started) / 1e6)
+                    first = False
+                pending += chunk
+                while b"\n\n" in pending:
+                    frame, pending = pending.split(b"\n\n", 1)
+                    at = frame.find(b'"t":')
+                    if at >= 0:
+                        end = at + 4
+                        while frame[end : end + 1].isdigit():
+                            end += 1
+                        lat.append((now - int(frame[at + 4 : end])) / 1e6)
+                        frames += 1
+    except Exception:
+        return False
+    return frames == FRAMES + 2
+
+
+async def _wave(base: str, path: str, n: int, rounds: int) -> dict[str, Any]:
+    """``n`` concurrent streams in steady state: ``n`` slots each run ``rounds`` streams back
+    to back, their starts spread evenly over one stream's duration (a burst of ``n`` requests
+    in the same millisecond would measure the accept queue, not a proxy carrying ``n``
+    streams)."""
+    import aiohttp
+
+    ttfb: list[float] = []
+    lat: list[float] = []
+    results: list[bool] = []
+    duration = FRAMES * GAP_MS / 1000
+
+    async def slot(session: Any, offset: float) -> None:
+        await asyncio.sleep(offset)
+        for _ in range(rounds):
+            results.append(await _one(session, base + path, ttfb, lat))
+
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=300)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        await asyncio.gather(*(slot(session, duration * i / n) for i in range(n)))
+    return {
+        "streams": len(results),
+        "errors": results.count(False),
+        "ttfb_ms": {"median": statistics.median(ttfb) if ttfb else None, "p99": _pct(ttfb, 0.99)},
+        "chunk_ms": {"median": statistics.median(lat) if lat else None, "p99": _pct(lat, 0.99)},
+    }
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _spawn(role: str, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, f"_{role}", str(port), *extra],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"{role} did not start")
+
+
+async def _latency(
+    direct: str, proxied: str, path: str, pid: int, levels: list[int], rounds: int
+) -> list[Any]:
+    rows = []
+    await _wave(direct, path, 10, 1)  # warm-up: imports, pools
+    await _wave(proxied, path, 10, 1)
+    for n in levels:
+        d = await _wave(direct, path, n, rounds)
+        cpu0 = _cpu_seconds(pid)
+        p = await _wave(proxied, path, n, rounds)
+        cpu = _cpu_seconds(pid) - cpu0
+        rows.append(
+            {
+                "concurrency": n,
+                "direct": d,
+                "proxied": p,
+                "added_ttfb_ms": {k: p["ttfb_ms"][k] - d["ttfb_ms"][k] for k in ("median", "p99")},
+                "proxy_cpu_ms_per_stream": cpu * 1000 / p["streams"],
+            }
+        )
+        print(_row(rows[-1]), flush=True)
+    return rows
+
+
+def _row(r: dict[str, Any]) -> str:
+    d, p = r["direct"], r["proxied"]
+    return (
+        f"  N={r['concurrency']:>5}  added TTFB median {r['added_ttfb_ms']['median']:+.2f} ms, "
+        f"p99 {r['added_ttfb_ms']['p99']:+.2f} ms | chunk latency direct "
+        f"{d['chunk_ms']['median']:.2f}/{d['chunk_ms']['p99']:.2f} ms, proxied "
+        f"{p['chunk_ms']['median']:.2f}/{p['chunk_ms']['p99']:.2f} ms (median/p99) | "
+        f"errors {d['errors']}+{p['errors']} | "
+        f"proxy CPU {r['proxy_cpu_ms_per_stream']:.2f} ms/stream"
+    )
+
+
+async def _hold(proxied: str, n: int, after: int) -> tuple[list[Any], Any]:
+    import aiohttp
+
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    url = proxied + f"/v1/responses?gap_ms=0&frames={after + 1}&hold={after}"
+    responses = await asyncio.gather(*(session.post(url, data=b"{}") for _ in range(n)))
+
+    async def until_held(response: Any) -> None:
+        seen = b""
+        while b": held" not in seen:
+            seen = seen[-8:] + await response.content.readany()
+
+    await asyncio.gather(*(until_held(r) for r in responses))
+    return responses, session
+
+
+async def _memory(proxied: str, admin: str) -> list[Any]:
+    """Python heap (tracemalloc) and RSS of a proxy holding streams open mid-body: 500 then
+    1,000 of them, each held after 1 event and after 1,000 events (a per-stream cost that grew
+    with the stream's length, or with the number of streams, would show)."""
+    import aiohttp
+
+    async def mem() -> dict[str, int]:
+        async with aiohttp.ClientSession() as session, session.get(admin + "/mem") as r:
+            result: dict[str, int] = await r.json()
+            return result
+
+    rows = []
+    for after in (1, 1000):
+        idle = await mem()
+        first, s1 = await _hold(proxied, 500, after)
+        at500 = await mem()
+        second, s2 = await _hold(proxied, 500, after)
+        at1000 = await mem()
+        for r in first + second:
+            r.close()
+        await s1.close()
+        await s2.close()
+        await asyncio.sleep(1.0)
+        row = {
+            "events_before_hold": after,
+            "idle": idle,
+            "open_500": at500,
+            "open_1000": at1000,
+            "kib_per_stream_first_500": (at500["traced_bytes"] - idle["traced_bytes"]) / 500 / 1024,
+            "kib_per_stream_next_500": (at1000["traced_bytes"] - at500["traced_bytes"])
+            / 500
+            / 1024,
+        }
+        rows.append(row)
+        print(
+            f"  held after {after:>4} events: Python heap "
+            f"{row['kib_per_stream_first_500']:.1f} KiB/stream (first 500), "
+            f"{row['kib_per_stream_next_500']:.1f} KiB/stream (next 500); RSS "
+            f"{idle['rss_kib']} -> {at500['rss_kib']} -> {at1000['rss_kib']} KiB"
+        )
+    return rows
+
+
+async def _throughput(proxied: str, seconds: float, clients: int) -> float:
+    import aiohttp
+
+    done = 0
+    deadline = time.monotonic() + seconds
+
+    async def loop(session: Any) -> None:
+        nonlocal done
+        while time.monotonic() < deadline:
+            ok = await _one(session, proxied + "/v1/responses?gap_ms=0", [], [])
+            done += ok
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        started = time.monotonic()
+        await asyncio.gather(*(loop(session) for _ in range(clients)))
+        elapsed = time.monotonic() - started
+    return done / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--levels", default="1,100,1000")
+    parser.add_argument("--stacks", action="store_true", help="also compare bare HTTP stacks")
+    parser.add_argument("--json", metavar="FILE")
+    parser.add_argument("--seconds", type=float, default=5.0, help="throughput run length")
+    parser.add_argument("--rounds", type=int, default=2, help="streams each slot runs in turn")
+    args = parser.parse_args()
+    _raise_nofile()
+    levels = [int(x) for x in args.levels.split(",")]
+    up_port, proxy_port = _free_port(), _free_port()
+    upstream = _spawn("upstream", up_port)
+    direct = f"http://127.0.0.1:{up_port}"
+    proxied = f"http://127.0.0.1:{proxy_port}"
+    report: dict[str, Any] = {"frames": FRAMES, "gap_ms": GAP_MS, "load_before": os.getloadavg()}
+    print("load average before: {:.2f} {:.2f} {:.2f} (2 cores)".format(*os.getloadavg()))
+    proxy = _spawn("proxy", proxy_port, direct)
+    try:
+        print(f"proxy (aiohttp), traced: {FRAMES + 2} events a stream, {GAP_MS:.0f} ms apart")
+        report["traced"] = asyncio.run(
+            _latency(direct, proxied, "/v1/responses", proxy.pid, levels, args.rounds)
+        )
+        rate = asyncio.run(_throughput(proxied, args.seconds, 64))
+        report["streams_per_second"] = rate
+        print(f"one worker sustains {rate:.0f} streams/s ({FRAMES + 2}-event streams, no gaps)")
+        if args.stacks:
+            print("bare pass-through (same proxy, untraced path):")
+            report["bare_aiohttp"] = asyncio.run(
+                _latency(direct, proxied, "/bench/stream", proxy.pid, [100], args.rounds)
+            )
+    finally:
+        proxy.kill()
+        proxy.wait(30)
+    mem_port, admin_port = _free_port(), _free_port()
+    mem_proxy = _spawn("proxy", mem_port, direct, str(admin_port))
+    try:
+        print("memory per open stream (traced; a fresh proxy with tracemalloc on):")
+        report["memory"] = asyncio.run(
+            _memory(f"http://127.0.0.1:{mem_port}", f"http://127.0.0.1:{admin_port}")
+        )
+    finally:
+        mem_proxy.kill()
+        mem_proxy.wait(30)
+    if args.stacks:
+        port = _free_port()
+        other = _spawn("starlette", port, direct)
+        try:
+            print("bare pass-through, uvicorn + starlette + httpx:")
+            report["bare_starlette"] = asyncio.run(
+                _latency(
+                    direct,
+                    f"http://127.0.0.1:{port}",
+                    "/bench/stream",
+                    other.pid,
+                    [100],
+                    args.rounds,
+                )
+            )
+        finally:
+            other.kill()
+            other.wait(30)
+    upstream.kill()  # it may still hold streams open: no graceful wait
+    upstream.wait(30)
+    report["load_after"] = os.getloadavg()
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    _raise_nofile()
+    if len(sys.argv) > 1 and sys.argv[1] == "_upstream":
+        run_upstream(int(sys.argv[2]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_proxy":
+        run_proxy(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 0)
+    elif len(sys.argv) > 1 and sys.argv[1] == "_starlette":
+        run_starlette(int(sys.argv[2]), sys.argv[3])
+    else:
+        main()
