@@ -26,16 +26,14 @@ import sys
 import weakref
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from opentelemetry.context import Context
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from otel_responses import ResponseStreamHook, _faults, instrument, uninstrument
-from tests.support import FIXTURES, async_client, client, sse, text_stream
+from tests.support import FIXTURES, Telemetry, async_client, client, new_telemetry, sse, text_stream
 
 BODIES = [p.read_bytes()[:4000] for p in sorted(FIXTURES.glob("*.sse"))]
 N = 10_000
@@ -71,22 +69,21 @@ class Tally(SpanProcessor):
         self.outcomes[str((span.attributes or {}).get(OUTCOME))] += 1
 
 
-class World:
-    def __init__(self) -> None:
-        self.tally = Tally()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(self.tally)
-        self.meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+class World(NamedTuple):
+    """Telemetry that keeps no spans (there are 10,000) and the :class:`Tally` counting them."""
+
+    telemetry: Telemetry
+    tally: Tally
 
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     # pytest's log capture keeps every record it sees; keep the streams' warnings out of it.
     monkeypatch.setattr(logging.getLogger("otel_responses"), "disabled", True)
-    made = World()
+    made = World(new_telemetry(keep_spans=False), Tally())
+    made.telemetry.tracer_provider.add_span_processor(made.tally)
     yield made
-    made.tracer_provider.shutdown()
-    made.meter_provider.shutdown()
+    made.telemetry.shutdown()
 
 
 def _live_hooks() -> int:
@@ -131,7 +128,10 @@ def test_ten_thousand_sdk_streams_dropped_are_abandoned_by_the_library(world: Wo
     tally = world.tally
     sync_api = client(sse(BODY)).responses
     async_api = async_client(sse(BODY, is_async=True)).responses
-    instrument(tracer_provider=world.tracer_provider, meter_provider=world.meter_provider)
+    instrument(
+        tracer_provider=world.telemetry.tracer_provider,
+        meter_provider=world.telemetry.meter_provider,
+    )
     try:
         for i in range(600):  # warm-up: the SDK's and our caches, instruments, metric streams
             _drop_sync(sync_api, i)
@@ -175,7 +175,9 @@ WAYS = ("broken_off", "cancelled", "failed")
 
 def _end_twice(i: int, rng: random.Random, world: World) -> str | None:
     hook = ResponseStreamHook(
-        model="gpt-4o", tracer_provider=world.tracer_provider, meter_provider=world.meter_provider
+        model="gpt-4o",
+        tracer_provider=world.telemetry.tracer_provider,
+        meter_provider=world.telemetry.meter_provider,
     )
     body = BODIES[i % len(BODIES)]
     cut = rng.randrange(len(body))
@@ -227,7 +229,7 @@ async def test_asyncio_tasks_cancelled_mid_stream_end_their_spans(world: World) 
     hooks: list[ResponseStreamHook] = []
 
     async def consume(i: int) -> None:
-        hook = ResponseStreamHook(model="m", tracer_provider=world.tracer_provider)
+        hook = ResponseStreamHook(model="m", tracer_provider=world.telemetry.tracer_provider)
         hooks.append(hook)
         body = BODIES[i % len(BODIES)]
         try:
