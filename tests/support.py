@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.util.types import Attributes
 
+from otel_responses import ResponseStreamHook
 from otel_responses import _registry as names
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -68,6 +69,15 @@ class Telemetry(NamedTuple):
             key = (str(attributes[names.INTERNAL_ERROR_SITE]), str(attributes[names.ERROR_TYPE]))
             out[key] = out.get(key, 0) + int(point.value)
         return out
+
+    def hook(self, model: str = "gpt-4o", **kwargs: Any) -> ResponseStreamHook:
+        """A :class:`ResponseStreamHook` recording into this telemetry."""
+        return ResponseStreamHook(
+            model=model,
+            tracer_provider=self.tracer_provider,
+            meter_provider=self.meter_provider,
+            **kwargs,
+        )
 
     def shutdown(self) -> None:
         self.tracer_provider.shutdown()

@@ -11,17 +11,8 @@ from typing import Any
 import pytest
 from opentelemetry.trace import StatusCode
 
-from otel_responses import ContentCapture, ResponseStreamHook, SSEMessage
+from otel_responses import ContentCapture, SSEMessage
 from tests.support import FIXTURES, Telemetry, attributes, frame
-
-
-def _hook(telemetry: Telemetry, **kwargs: Any) -> ResponseStreamHook:
-    return ResponseStreamHook(
-        model="gpt-4o",
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
-        **kwargs,
-    )
 
 
 def _response(status: str, **extra: Any) -> dict[str, Any]:
@@ -65,7 +56,7 @@ def test_span_starts_as_client_chat_span_and_is_not_made_current(telemetry: Tele
     from opentelemetry import trace
 
     before = trace.get_current_span()
-    hook = _hook(telemetry, server_address="api.openai.com", server_port=443)
+    hook = telemetry.hook(server_address="api.openai.com", server_port=443)
     assert trace.get_current_span() is before
     hook.end()
     (span,) = telemetry.finished()
@@ -89,7 +80,7 @@ def test_span_starts_as_client_chat_span_and_is_not_made_current(telemetry: Tele
 def test_endings_without_terminal_event(
     telemetry: Telemetry, ending: Any, outcome: str, error_type: str
 ) -> None:
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.feed(frame(CREATED) + frame(_delta(1)))
     ending(hook)
     ending(hook)  # a second ending changes nothing
@@ -105,7 +96,7 @@ def test_endings_without_terminal_event(
 
 
 def test_app_exception_is_recorded_on_cancel(telemetry: Telemetry) -> None:
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     with pytest.raises(KeyError), hook:
         hook.feed(frame(CREATED))
         raise KeyError("boom")
@@ -125,7 +116,7 @@ def test_context_manager_classifies_transport_errors(telemetry: Telemetry) -> No
     class Dropped(TransportError, RemoteProtocolError):
         pass
 
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     with pytest.raises(Dropped), hook:
         raise Dropped("peer closed connection")
     assert hook.outcome == "transport_error"
@@ -133,7 +124,7 @@ def test_context_manager_classifies_transport_errors(telemetry: Telemetry) -> No
 
 
 def test_terminal_event_decides_the_outcome_over_the_ending(telemetry: Telemetry) -> None:
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.feed(frame(CREATED) + frame(_delta(1)) + frame(_completed(2)))
     hook.cancel()  # the app closed after the last event: still a completed stream
     attrs = _attrs(telemetry)
@@ -146,7 +137,7 @@ def test_terminal_event_decides_the_outcome_over_the_ending(telemetry: Telemetry
 
 
 def test_incomplete_is_not_an_error(telemetry: Telemetry) -> None:
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     incomplete = {
         "type": "response.incomplete",
         "sequence_number": 1,
@@ -169,7 +160,7 @@ def test_error_event_without_terminal_is_error(telemetry: Telemetry, shape: str)
         if shape == "flat"
         else {"type": "error", "sequence_number": 1, "error": err}
     )
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.feed(frame(CREATED) + frame(event))
     hook.end()
     (span,) = telemetry.finished()
@@ -184,7 +175,7 @@ def test_rate_limit_error_event_with_used_and_retry(telemetry: Telemetry) -> Non
         "Rate limit reached for gpt-4o in organization org-abc on tokens per min (TPM): "
         "Limit 30000, Used 29950, Requested 750. Please try again in 1.4s. Visit ..."
     )
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.feed(
         frame(
             {
@@ -211,7 +202,7 @@ def test_rate_limit_error_event_with_used_and_retry(telemetry: Telemetry) -> Non
 
 
 def test_headers_feed_attributes_and_headroom_gauges(telemetry: Telemetry) -> None:
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.on_response(
         200,
         {
@@ -241,7 +232,7 @@ def test_headers_feed_attributes_and_headroom_gauges(telemetry: Telemetry) -> No
 
 
 def test_retried_attempts_are_span_events(telemetry: Telemetry) -> None:
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     body = {"error": {"code": "rate_limit_exceeded", "message": "Rate limit reached ... (RPM)"}}
     hook.on_response(429, {"retry-after-ms": "250"}, json.dumps(body))
     hook.on_response(429, {"retry-after": "2"}, json.dumps(body))
@@ -262,7 +253,7 @@ def test_retried_attempts_are_span_events(telemetry: Telemetry) -> None:
 
 
 def test_pre_stream_429_without_body_code_uses_status(telemetry: Telemetry) -> None:
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.on_response(429, {"retry-after": "20"}, b"not json")
     hook.end()
     attrs = _attrs(telemetry)
@@ -277,7 +268,7 @@ def test_attempt_without_response_is_counted_and_is_a_span_event(telemetry: Tele
     class ConnectError(Exception):
         pass
 
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.on_attempt_failed(ConnectError("refused"))
     assert not hook.ended  # the call's own ending decides; a retry may follow
     hook.on_response(200, {})
@@ -302,7 +293,7 @@ def test_attempt_without_response_is_counted_and_is_a_span_event(telemetry: Tele
 def test_failed_last_attempt_outweighs_an_earlier_http_error(telemetry: Telemetry) -> None:
     """429, then an attempt with no response, then the client gives up: the call failed on the
     connection, not on the rate limit the first attempt reported."""
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     body = {"error": {"code": "rate_limit_exceeded", "message": "Rate limit reached ... (RPM)"}}
     hook.on_response(429, {"retry-after-ms": "1"}, json.dumps(body))
     hook.on_attempt_failed(TimeoutError("connect timed out"))
@@ -321,7 +312,7 @@ def test_attempt_failed_never_raises(telemetry: Telemetry, monkeypatch: pytest.M
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("exporter bug")
 
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     monkeypatch.setattr(SdkSpan, "add_event", broken)
     hook.on_attempt_failed(ConnectionResetError("reset"))
     hook.on_attempt_failed(ConnectionResetError("reset"))
@@ -338,7 +329,7 @@ def test_attempt_failed_never_raises(telemetry: Telemetry, monkeypatch: pytest.M
 
 
 def test_anomalies_are_counted_and_never_change_the_outcome(telemetry: Telemetry) -> None:
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.feed(frame(CREATED) + frame(_delta(1)) + frame(_delta(1)))  # repeated sequence number
     hook.feed(b"event: response.output_item.added\ndata: {not json\n\n")  # undecodable
     hook.feed(b"data: \xff\xfe\n\n")  # not UTF-8, no type
@@ -383,7 +374,7 @@ def test_anomalies_are_counted_and_never_change_the_outcome(telemetry: Telemetry
 
 
 def test_oversized_line_is_an_anomaly(telemetry: Telemetry) -> None:
-    hook = _hook(telemetry, max_line_bytes=1000)
+    hook = telemetry.hook(max_line_bytes=1000)
     hook.feed(frame(CREATED) + b"data: " + b"x" * 5000 + b"\n\n" + frame(_completed(1)))
     hook.end()
     attrs = _attrs(telemetry)
@@ -410,7 +401,7 @@ def test_oversized_line_is_an_anomaly(telemetry: Telemetry) -> None:
     ],
 )
 def test_garbage_never_raises_and_the_span_ends(telemetry: Telemetry, garbage: bytes) -> None:
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     for i in range(0, len(garbage), 333):
         hook.feed(garbage[i : i + 333])
     hook.on_event(object())
@@ -423,7 +414,7 @@ def test_garbage_never_raises_and_the_span_ends(telemetry: Telemetry, garbage: b
 
 
 def test_sdk_event_objects_and_dicts(telemetry: Telemetry) -> None:
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.on_event(
         SimpleNamespace(
             type="response.created",
@@ -444,7 +435,7 @@ def test_sdk_event_objects_and_dicts(telemetry: Telemetry) -> None:
 
 
 def test_non_streamed_final_response(telemetry: Telemetry) -> None:
-    hook = _hook(telemetry, stream=False)
+    hook = telemetry.hook(stream=False)
     hook.on_response(200, {})
     hook.on_final_response(_response("completed", usage={"input_tokens": 3, "output_tokens": 1}))
     hook.end()
@@ -459,7 +450,7 @@ def test_content_is_not_captured_by_default(
     telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.feed(frame(CREATED) + frame(_delta(1, "secret words")) + frame(_completed(2)))
     hook.end()
     (span,) = telemetry.finished()
@@ -472,7 +463,7 @@ def test_content_capture_opt_in_is_bounded(
 ) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", mode)
     monkeypatch.setenv("OTEL_RESPONSES_CAPTURE_MAX_CHARS", "10")
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.feed(
         frame(CREATED)
         + b"".join(frame(_delta(i, "abcd")) for i in range(1, 6))
@@ -493,14 +484,14 @@ def test_capture_argument_overrides_env(
     telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "span_only")
-    hook = _hook(telemetry, capture_content=ContentCapture())
+    hook = telemetry.hook(capture_content=ContentCapture())
     hook.feed(frame(CREATED) + frame(_delta(1)) + frame(_completed(2)))
     hook.end()
     assert "gen_ai.output.messages" not in _attrs(telemetry)
 
 
 def test_time_metrics_are_one_point_per_stream(telemetry: Telemetry) -> None:
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.feed(
         frame(CREATED) + b"".join(frame(_delta(i)) for i in range(1, 501)) + frame(_completed(501))
     )
@@ -520,7 +511,7 @@ def test_time_metrics_are_one_point_per_stream(telemetry: Telemetry) -> None:
 
 
 def test_too_many_event_types_are_capped(telemetry: Telemetry) -> None:
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.feed(b"".join(frame({"type": f"response.kind{i}.delta"}) for i in range(200)))
     hook.end()
     events = {
@@ -535,7 +526,7 @@ def _stream_memory(telemetry: Telemetry, deltas: int) -> int:
     streams recorded before OpenAI added them, so one chunk can be fed again and again)."""
     delta = {k: v for k, v in _delta(0).items() if k != "sequence_number"}
     chunk = frame(delta) * 1000
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.feed(frame(CREATED))
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
@@ -559,7 +550,7 @@ def test_full_corpus_file_through_on_event_dicts(telemetry: Telemetry) -> None:
     from tests.sse_reference import reference_decode
 
     path = FIXTURES / "pydantic-ai__web_search_stream.sse"
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     for _, data in reference_decode(path.read_bytes()):
         hook.on_event(json.loads(data))
     hook.end()
@@ -569,7 +560,7 @@ def test_full_corpus_file_through_on_event_dicts(telemetry: Telemetry) -> None:
 
 
 def test_histograms_carry_exemplars_of_the_stream_trace(telemetry: Telemetry) -> None:
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.feed(frame(CREATED) + frame(_delta(1)) + frame(_delta(2)) + frame(_completed(3)))
     hook.end()
     (span,) = telemetry.finished()
@@ -588,7 +579,7 @@ def test_histograms_carry_exemplars_of_the_stream_trace(telemetry: Telemetry) ->
 
 
 def test_cached_and_reasoning_tokens_and_limit_gauges(telemetry: Telemetry) -> None:
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.on_response(200, {"x-ratelimit-limit-requests": "500", "x-ratelimit-limit-tokens": "9000"})
     hook.feed(frame(CREATED) + frame(_completed(1)))
     hook.end()
@@ -603,7 +594,7 @@ def test_cached_and_reasoning_tokens_and_limit_gauges(telemetry: Telemetry) -> N
 
 
 def test_a_flood_of_anomalies_is_counted_but_not_one_span_event_each(telemetry: Telemetry) -> None:
-    hook = _hook(telemetry)
+    hook = telemetry.hook()
     hook.feed(frame(CREATED) + frame(_delta(1)) + frame(_delta(1)) * 5000)
     hook.end()
     (span,) = telemetry.finished()

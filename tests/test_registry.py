@@ -12,7 +12,7 @@ import opentelemetry.semconv as semconv
 import pytest
 import structlog
 
-from otel_responses import ResponseStreamHook, replay
+from otel_responses import replay
 from otel_responses._cli import main
 from otel_responses._registry import REGISTRY, Entry, EntryKind
 from otel_responses._registry_markdown import render_markdown
@@ -111,10 +111,8 @@ def _everything(telemetry: Telemetry) -> None:
         replay(
             path, tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
         )
-    hook = ResponseStreamHook(
+    hook = telemetry.hook(
         model="m",
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
         server_address="example.test",
         server_port=443,
     )

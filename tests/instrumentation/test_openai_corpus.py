@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from otel_responses import ResponseStreamHook, instrument, uninstrument
+from otel_responses import instrument, uninstrument
 from tests.support import (
     FIXTURES,
     SSE_HEADERS,
@@ -89,10 +89,8 @@ async def _run_async(body: bytes) -> tuple[list[Any], Any]:
 
 
 def _direct(body: bytes, telemetry: Telemetry) -> tuple[str | None, str | None]:
-    hook = ResponseStreamHook(
+    hook = telemetry.hook(
         model="m",
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
     )
     hook.on_response(200, SSE_HEADERS)
     hook.feed(body)

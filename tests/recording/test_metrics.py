@@ -46,10 +46,8 @@ def completed(seq: int) -> bytes:
 def run(telemetry: Telemetry, clock: Clock, feeds: list[tuple[float, bytes]], end: float) -> Any:
     """Create a hook at 0 s, feed each chunk at its time, end at ``end``; the span."""
     clock.at(0)
-    hook = ResponseStreamHook(
+    hook = telemetry.hook(
         model="gpt-4o",
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
     )
     for at, chunk in feeds:
         clock.at(at)
@@ -173,10 +171,8 @@ def test_no_delta_gives_no_first_token(telemetry: Telemetry, clock: Clock) -> No
 def test_decoded_events_are_timed_on_arrival_too(telemetry: Telemetry, clock: Clock) -> None:
     """``on_event`` (dicts or SDK objects instead of bytes) reads the clock per event."""
     clock.at(0)
-    hook = ResponseStreamHook(
+    hook = telemetry.hook(
         model="gpt-4o",
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
     )
     for at, payload in [
         (0.5, json.loads(created(0).split(b"data: ")[1])),

@@ -89,10 +89,8 @@ def run_streams(telemetry: Telemetry, body: bytes, *, n: int = STREAMS) -> list[
     assert want
     hooks = []
     for _ in range(n):
-        hook = ResponseStreamHook(
+        hook = telemetry.hook(
             model="gpt-4o",
-            tracer_provider=telemetry.tracer_provider,
-            meter_provider=telemetry.meter_provider,
         )
         hook.on_response(200, HEADERS)
         assert app_events(body, hook) == want, "the app's stream is delivered unchanged"
