@@ -34,8 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from otel_responses import OTelLogProcessor, ResponseStreamHook  # noqa: E402
-from tests.otlp_receiver import GrpcReceiver, HttpReceiver, otlp_exporters  # noqa: E402
-from tests.reliability.test_collector import collector  # noqa: E402
+from tests.otlp_receiver import GrpcReceiver, HttpReceiver, collector, otlp_exporters  # noqa: E402
 
 BODY = (ROOT / "tests" / "fixtures" / "otel-contrib__text_stream.sse").read_bytes()
 # --transcript replaces BODY: a longer stream shows the per-stream cost against real work.

@@ -6,9 +6,13 @@ went over the wire; and :func:`otlp_exporters`, the SDK's exporters aimed at suc
 from __future__ import annotations
 
 import gzip
+import socket
 import threading
+import time
 import zlib
+from collections.abc import Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -23,6 +27,13 @@ _REQUESTS: dict[str, type[Message]] = {
     "metrics": metrics_service_pb2.ExportMetricsServiceRequest,
     "logs": logs_service_pb2.ExportLogsServiceRequest,
 }
+_SERVICES = (
+    (trace_service_pb2_grpc, "TraceService"),
+    (metrics_service_pb2_grpc, "MetricsService"),
+    (logs_service_pb2_grpc, "LogsService"),
+)
+"""The generated gRPC modules and service names of the three signals, in the order traces,
+metrics, logs (their servicer classes and ``add_…_to_server`` functions are found by name)."""
 _RESPONSES: dict[str, type[Message]] = {
     "traces": trace_service_pb2.ExportTraceServiceResponse,
     "metrics": metrics_service_pb2.ExportMetricsServiceResponse,
@@ -86,12 +97,7 @@ class GrpcReceiver:
 
             return type(f"{signal}Servicer", (base,), {"Export": export})()
 
-        services = (
-            (trace_service_pb2_grpc, "TraceService", "traces"),
-            (metrics_service_pb2_grpc, "MetricsService", "metrics"),
-            (logs_service_pb2_grpc, "LogsService", "logs"),
-        )
-        for module, service, signal in services:
+        for (module, service), signal in zip(_SERVICES, ("traces", "metrics", "logs"), strict=True):
             add = getattr(module, f"add_{service}Servicer_to_server")
             add(servicer(getattr(module, f"{service}Servicer"), signal), self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
@@ -176,3 +182,101 @@ def otlp_exporters(protocol: str, port: int, timeout: float | None = None) -> tu
         http_metrics.OTLPMetricExporter(endpoint=f"{base}/metrics", timeout=timeout),
         http_logs.OTLPLogExporter(endpoint=f"{base}/logs", timeout=timeout),
     )
+
+
+# --- collectors that are not there -----------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def black_hole() -> Iterator[int]:
+    """Accepts connections and never reads or answers (at most 64, for at most 120 s)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold() -> None:
+        deadline = time.monotonic() + 120
+        while not stop.is_set() and time.monotonic() < deadline and len(held) < 64:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+@contextmanager
+def http_503() -> Iterator[int]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Unavailable:
+    def Export(self, request: Any, context: Any) -> Any:
+        context.abort(grpc.StatusCode.UNAVAILABLE, "collector overloaded")
+
+
+@contextmanager
+def grpc_unavailable() -> Iterator[int]:
+    """An OTLP/gRPC collector answering every export with UNAVAILABLE."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    for module, service in _SERVICES:
+        base = getattr(module, f"{service}Servicer")
+        add = getattr(module, f"add_{service}Servicer_to_server")
+        add(type(service, (_Unavailable, base), {})(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop(grace=None)
+
+
+@contextmanager
+def collector(kind: str, protocol: str) -> Iterator[int]:
+    """The port of a collector that is not there: ``refused`` (nothing listens), ``black_hole``
+    (accepts, never answers), or ``unavailable`` (HTTP 503 / gRPC UNAVAILABLE for ``protocol``)."""
+    if kind == "refused":
+        yield free_port()
+    elif kind == "black_hole":
+        with black_hole() as port:
+            yield port
+    elif protocol == "http":
+        with http_503() as port:
+            yield port
+    else:
+        with grpc_unavailable() as port:
+            yield port

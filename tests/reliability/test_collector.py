@@ -13,7 +13,6 @@ started on the port the exporters were pointed at while it was down: export resu
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import textwrap
@@ -22,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,119 +36,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_responses import ResponseStreamHook
 from otel_responses import _registry as names
-from tests.otlp_receiver import HttpReceiver, otlp_exporters
+from tests.otlp_receiver import HttpReceiver, collector, free_port, otlp_exporters
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 TEXT = FIXTURES / "otel-contrib__text_stream.sse"
 EXIT_BOUND_S = 30.0  # liveness: the child's exporters time out after 2 s per signal
-
-# --- collectors that are not there ----------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def black_hole() -> Iterator[int]:
-    """Accepts connections and never reads or answers (at most 64, for at most 120 s)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    server.settimeout(0.2)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def hold() -> None:
-        deadline = time.monotonic() + 120
-        while not stop.is_set() and time.monotonic() < deadline and len(held) < 64:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            held.append(conn)
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(5)
-        for conn in held:
-            conn.close()
-        server.close()
-
-
-@contextmanager
-def http_503() -> Iterator[int]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            self.send_response(503)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _Unavailable:
-    def Export(self, request: Any, context: Any) -> Any:
-        context.abort(grpc.StatusCode.UNAVAILABLE, "collector overloaded")
-
-
-@contextmanager
-def grpc_unavailable() -> Iterator[int]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
-
-    adders: tuple[tuple[Callable[..., Any], str], ...] = (
-        (trace_service_pb2_grpc.add_TraceServiceServicer_to_server, "TraceServiceServicer"),
-        (metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server, "MetricsServiceServicer"),
-        (logs_service_pb2_grpc.add_LogsServiceServicer_to_server, "LogsServiceServicer"),
-    )
-    for add, base in adders:
-        module = {
-            "TraceServiceServicer": trace_service_pb2_grpc,
-            "MetricsServiceServicer": metrics_service_pb2_grpc,
-            "LogsServiceServicer": logs_service_pb2_grpc,
-        }[base]
-        add(type(base, (_Unavailable, getattr(module, base)), {})(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield port
-    finally:
-        server.stop(grace=None)
-
-
-@contextmanager
-def collector(kind: str, protocol: str) -> Iterator[int]:
-    if kind == "refused":
-        yield free_port()
-    elif kind == "black_hole":
-        with black_hole() as port:
-            yield port
-    elif protocol == "http":
-        with http_503() as port:
-            yield port
-    else:
-        with grpc_unavailable() as port:
-            yield port
-
 
 # --- the app, in a child process ------------------------------------------------------------
 
