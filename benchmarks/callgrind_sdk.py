@@ -6,16 +6,19 @@ Run (from the repository root, in the project's virtualenv; valgrind must be ins
         [--only NAME] [--deltas 300] [--runs 2] [--jobs 2]
 
 Wall-clock ratios on a shared 2-core machine move by about ±10 % between runs (NOTES.md), more
-than the costs being compared. Instruction counts do not: each measured process runs under
-``valgrind --tool=callgrind --cache-sim=no`` with ``PYTHONHASHSEED=0`` and consumes, after one
-warm-up stream, K = 1 or K = 3 streams of ``--deltas`` deltas through the SDK (sync, a mock
-transport, real OpenTelemetry SDK providers with in-memory exporters). The difference between the
-K = 3 and the K = 1 process is the cost of two streams with start-up, imports, warm-up and exit
-cancelled out; divided by the SSE frames of those streams it is instructions per event. That is
-taken for the bare SDK and for each variant (otel-responses, each peer; each in its own
-processes, never two at once), per dialect, and reported as instructions per event and the
-percentage added over the bare SDK. ``--runs 2`` measures everything twice to show that the
-figures repeat.
+than the costs being compared. Instruction counts do not: per dialect, one process runs under
+``valgrind --tool=callgrind --cache-sim=no`` with ``PYTHONHASHSEED=0``, imports the SDK and
+OpenTelemetry, consumes one bare stream, and then forks one child per (variant, K): the child
+turns its variant on (bare: nothing), consumes a warm-up stream and then K = 1 or K = 3 streams
+of ``--deltas`` deltas (sync, a mock transport, real OpenTelemetry SDK providers with in-memory
+exporters) and exits without teardown. A forked child carries its parent's counts, so the
+difference between the K = 3 and the K = 1 child of a variant is exactly two streams, with
+start-up, imports, instrumenting and warm-up cancelled out; divided by the SSE frames of those
+streams it is instructions per event. (Forking also spares each child the start-up, which is
+most of a process's instructions under valgrind.) That is taken for the bare SDK and for each
+variant (otel-responses, each peer; never two in one process), per dialect, and reported as
+instructions per event and the percentage added over the bare SDK. ``--runs 2`` measures
+everything twice to show that the figures repeat.
 
 Budget (issue 8): otel-responses adds at most 3 % of the bare SDK's instructions per event, for
 the Responses and for the Chat Completions dialect. A variant that produced no span for a dialect
@@ -40,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from _sdk_cases import CASES, OURS, Telemetry, Variant, versions
@@ -50,64 +52,103 @@ TOTALS = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
 
 
 # --- the measured process ---------------------------------------------------------------------
-def child(dialect: str, variant_name: str, streams: int, deltas: int) -> None:
-    """Consume one warm-up stream and then ``streams`` streams; print what was recorded; exit
-    without tearing down (the teardown's cost would depend on what the streams left behind)."""
+def server(dialect: str, variants: list[str], deltas: int, out_dir: str, jobs: int) -> None:
+    """Under callgrind: import and warm up the SDK once, then fork one child per (variant, K).
+
+    A forked child inherits the parent's counts, so every child's total is the same start-up
+    prefix plus its own work: (K=3 child) - (K=1 child) of one variant is exactly two streams.
+    Forking saves the start-up (imports of the SDK and OpenTelemetry: most of a process's
+    instructions) that separate processes would each pay under valgrind. Each child instruments
+    (imports its peer there, so peers never co-exist), consumes a warm-up stream and then K
+    streams, records what it produced and exits without teardown."""
     case = CASES[dialect]
     telemetry = Telemetry()
     run, _ = case.consumers(case.build(deltas))
-    if variant_name != BARE:
-        Variant(variant_name, case, telemetry).on()
-    run()
+    run()  # the bare SDK's first-use costs (schemas, caches) before any fork
     telemetry.drain()
-    for _ in range(streams):
+    pending: dict[int, tuple[str, int]] = {}
+    done: list[dict[str, Any]] = []
+
+    def reap() -> None:
+        pid, _status = os.wait()
+        variant, streams = pending.pop(pid)
+        with open(os.path.join(out_dir, f"produced.{pid}.json")) as fh:
+            done.append({"pid": pid, "variant": variant, "streams": streams, **json.load(fh)})
+
+    for variant in [BARE, *variants]:
+        for streams in (1, 3):
+            if len(pending) >= jobs:
+                reap()
+            pid = os.fork()
+            if pid == 0:
+                _child(case, telemetry, run, variant, streams, out_dir)
+            pending[pid] = (variant, streams)
+    while pending:
+        reap()
+    with open(os.path.join(out_dir, "children.json"), "w") as fh:
+        json.dump(done, fh)
+    os._exit(0)
+
+
+def _child(case: Any, telemetry: Telemetry, run: Any, variant: str, k: int, out: str) -> None:
+    produced: dict[str, Any] = {}
+    try:
+        if variant != BARE:
+            Variant(variant, case, telemetry).on()
         run()
-    spans, events = telemetry.exporter.get_finished_spans(), 0
-    events = sum(len(span.events) for span in spans)
-    print(json.dumps({"spans": len(spans), "span_events": events}), flush=True)
+        telemetry.drain()
+        for _ in range(k):
+            run()
+        spans = telemetry.exporter.get_finished_spans()
+        produced = {"spans": len(spans), "span_events": sum(len(s.events) for s in spans)}
+    except BaseException as exc:  # reported, not raised: the parent must go on
+        produced = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    with open(os.path.join(out, f"produced.{os.getpid()}.json"), "w") as fh:
+        json.dump(produced, fh)
     os._exit(0)
 
 
 # --- the driver ---------------------------------------------------------------------------------
-def measure(job: tuple[str, str, int], deltas: int, out_dir: str) -> dict[str, Any]:
-    """Run one child under callgrind; its instruction total and what it recorded."""
-    dialect, variant, streams = job
-    out = os.path.join(out_dir, f"callgrind.out.{dialect}.{variant}.{streams}")
-    cmd = ["valgrind", "--tool=callgrind", "--cache-sim=no", f"--callgrind-out-file={out}",
-           sys.executable, os.path.abspath(__file__), "--child", "--dialect", dialect,
-           "--variant", variant, "--streams", str(streams), "--deltas", str(deltas)]  # fmt: skip
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    done = subprocess.run(cmd, capture_output=True, env=env)
-    result: dict[str, Any] = {"job": job}
-    found = None
-    if os.path.exists(out):
-        with open(out, "rb") as fh:
-            found = TOTALS.search(fh.read())
-    lines = [line for line in done.stdout.decode().splitlines() if line.startswith("{")]
-    if done.returncode != 0 or found is None or not lines:
-        tail = " / ".join(done.stderr.decode(errors="replace").strip().splitlines()[-3:])
-        result["error"] = f"run failed: {tail[:300]}"
-        return result
-    result["instructions"] = int(found.group(1))
-    result.update(json.loads(lines[-1]))
-    return result
+def measure(dialect: str, variants: list[str], args: argparse.Namespace) -> dict[Any, Any]:
+    """Run one dialect's server under callgrind; per (dialect, variant, K): the child's
+    instruction total and what it recorded, or an error."""
+    out_dir = tempfile.mkdtemp(prefix=f"callgrind-sdk-{dialect}-")
+    try:
+        cmd = ["valgrind", "--tool=callgrind", "--cache-sim=no",
+               f"--callgrind-out-file={out_dir}/callgrind.out.%p",
+               sys.executable, os.path.abspath(__file__), "--server", "--dialect", dialect,
+               "--variants", ",".join(variants), "--deltas", str(args.deltas),
+               "--out", out_dir, "--jobs", str(args.jobs)]  # fmt: skip
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        done = subprocess.run(cmd, capture_output=True, env=env)
+        listing = os.path.join(out_dir, "children.json")
+        if done.returncode != 0 or not os.path.exists(listing):
+            tail = " / ".join(done.stderr.decode(errors="replace").strip().splitlines()[-3:])
+            return {(dialect, v, k): {"error": f"run failed: {tail[:300]}"}
+                    for v in [BARE, *variants] for k in (1, 3)}  # fmt: skip
+        with open(listing) as fh:
+            children = json.load(fh)
+        results: dict[Any, Any] = {}
+        for child_result in children:
+            key = (dialect, child_result["variant"], child_result["streams"])
+            with open(os.path.join(out_dir, f"callgrind.out.{child_result['pid']}"), "rb") as fh:
+                found = TOTALS.search(fh.read())
+            if found is None:
+                child_result.setdefault("error", "no totals in the callgrind output")
+            else:
+                child_result["instructions"] = int(found.group(1))
+            results[key] = child_result
+        return results
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
 
 
 def run_all(dialects: list[str], variants: dict[str, list[str]], args: argparse.Namespace) -> Any:
-    """Every (dialect, variant, K) child, ``args.jobs`` at a time; results by job."""
-    jobs = [
-        (dialect, variant, k)
-        for dialect in dialects
-        for variant in [BARE, *variants[dialect]]
-        for k in (1, 3)
-    ]
-    out_dir = tempfile.mkdtemp(prefix="callgrind-sdk-")
-    try:
-        with ThreadPoolExecutor(args.jobs) as pool:
-            done = list(pool.map(lambda job: measure(job, args.deltas, out_dir), jobs))
-    finally:
-        shutil.rmtree(out_dir, ignore_errors=True)
-    return {r["job"]: r for r in done}
+    """Every dialect's server, one after the other (each forks ``args.jobs`` children at once)."""
+    results: dict[Any, Any] = {}
+    for dialect in dialects:
+        results.update(measure(dialect, variants[dialect], args))
+    return results
 
 
 def per_event(results: dict[Any, Any], dialect: str, variant: str, frames: int) -> Any:
@@ -225,23 +266,24 @@ def profile(dialect: str, deltas: int, streams: int, top: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--variant", help=argparse.SUPPRESS)
-    parser.add_argument("--streams", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--variants", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--dialect", action="append", choices=sorted(CASES),
                         help="dialect to measure (repeatable; default: all)")  # fmt: skip
     parser.add_argument("--only", help="one variant besides bare: otel-responses or a peer name")
     parser.add_argument("--deltas", type=int, default=300)
     parser.add_argument("--runs", type=int, default=1, help="measure everything this many times")
-    parser.add_argument("--jobs", type=int, default=2, help="valgrind processes at once")
+    parser.add_argument("--jobs", type=int, default=2, help="measured children at once")
     parser.add_argument("--no-install", action="store_true", help="do not pip-install peers")
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--profile", action="store_true", help="cProfile otel-responses instead")
     parser.add_argument("--top", type=int, default=15, help="functions shown by --profile")
     args = parser.parse_args()
     dialects = args.dialect or list(CASES)
-    if args.child:
-        child(dialects[0], args.variant, args.streams, args.deltas)
+    if args.server:
+        names = [v for v in args.variants.split(",") if v]
+        server(dialects[0], names, args.deltas, args.out, args.jobs)
         return
     if args.profile:
         for dialect in dialects:
@@ -274,7 +316,7 @@ def main() -> None:
     runs = []
     for i in range(args.runs):
         print(f"run {i + 1}/{args.runs}: {sum(2 + 2 * len(v) for v in variants.values())} "
-              f"processes under callgrind, {args.jobs} at a time ...", flush=True)  # fmt: skip
+              f"children under callgrind, {args.jobs} at a time ...", flush=True)  # fmt: skip
         runs.append(run_all(dialects, variants, args))
     print()
     report(runs, dialects, variants, args.deltas)
