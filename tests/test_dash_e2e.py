@@ -3,17 +3,20 @@
 The library's metrics are exposed by an OTel SDK ``MeterProvider`` with
 ``opentelemetry-exporter-prometheus`` on a loopback port, in the series names the compose
 pipeline (OTLP -> Collector ``prometheus`` exporter -> Prometheus) yields; a real ``prometheus``
-binary (Debian package, installed by .ci/run) scrapes it every second with the project's alert
-rules loaded. Traffic goes through ``ResponseStreamHook``/``replay`` in three shapes:
+binary (Debian package, installed by .ci/run) scrapes it every ``SCRAPE`` seconds with the
+project's alert rules loaded. Traffic of all four dialects goes through
+``ResponseStreamHook``/``replay``, and Responses streams through the real ``otel-responses
+proxy``, in three shapes:
 
 * idle (no stream yet): ``LLMNoStreams`` must return data and be pending;
 * healthy (completed and incomplete streams, ample rate-limit headroom): every alert expression
   must return nothing;
 * burst (rate-limit failures from the stream and as HTTP 429, error events, transport errors,
   truncated, cancelled and abandoned streams, anomalies, slow first tokens, drained headroom,
-  plus every transcript in tests/fixtures): every other alert expression, and every dashboard
-  expression with its template variables substituted, must return finite data; the alerts must
-  be pending or firing in Prometheus itself.
+  provider-side errors, drained Anthropic input/output headroom, Gemini quota 429s, plus every
+  transcript in tests/fixtures under its dialect): every other alert expression, and every
+  dashboard expression with its template variables substituted (picked values, "All", each
+  provider), must return finite data; the alerts must be pending or firing in Prometheus.
 
 No expression is skipped: the test fails when an alert is not assigned to a traffic shape.
 
@@ -72,7 +75,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SERVICE = "otel-responses-e2e"  # OTel service.name == Prometheus job, as the Collector maps it
 MODEL = "gpt-4o"
 RESPONSE_MODEL = "gpt-4o-2024-08-06"
-SCRAPE = 1.0
+SCRAPE = 2.0  # interval and timeout: a scrape of this traffic takes >1 s on a loaded 2-core machine
 
 # The traffic shape in which each alert must return data; in every other shape it must not.
 ALERT_SHAPE = {
@@ -107,23 +110,57 @@ def _all_values() -> dict[str, str]:
 
 ALL = _all_values()
 # Recorded streams of the other dialects, replayed under their dialect during the burst.
-DIALECT_FIXTURES = ("chat_completions",)
-# Dashboard series that only the dialects not yet in the library write (Anthropic
-# anthropic-ratelimit-input/output-tokens-* gauges, Gemini quota ids). Their expressions must
-# run; once they return data the dialect has landed: move it to DIALECT_FIXTURES and drop the
-# entry (the test fails until then, so the list cannot go stale).
-AWAITING = {
-    "otel_responses_rate_limit_remaining_input_tokens": "anthropic_messages",
-    "otel_responses_rate_limit_remaining_output_tokens": "anthropic_messages",
-    "otel_responses_rate_limit_limit_input_tokens": "anthropic_messages",
-    "otel_responses_rate_limit_limit_output_tokens": "anthropic_messages",
-    "otel_responses_rate_limit_quota_id": "gemini",
+DIALECT_FIXTURES = ("chat_completions", "anthropic_messages", "gemini")
+# Anthropic Messages streams with anthropic-ratelimit-* headers, and Gemini streams and quota
+# 429s, every tick (a series' first sample is invisible to rate()).
+ANTHROPIC_MODEL = "claude-haiku-4-5"
+ANTHROPIC_BODY = (
+    FIXTURES / "anthropic_messages" / "ruby_llm__claude-haiku-4-5_document_citations.sse"
+)
+GEMINI_TEXT = FIXTURES / "gemini" / "openinference__gemini-2.0-flash_text.sse"
+GEMINI_QUOTA_429 = (
+    FIXTURES / "gemini" / "ruby_llm__gemini_http_429_resource_exhausted_quota_retryinfo.http.json"
+)
+
+
+def _anthropic_headers(*, input_left: int, output_left: int) -> dict[str, str]:
+    return {
+        "anthropic-ratelimit-requests-limit": "4000",
+        "anthropic-ratelimit-requests-remaining": "3990",
+        "anthropic-ratelimit-tokens-limit": "480000",
+        "anthropic-ratelimit-tokens-remaining": str(input_left + output_left),
+        "anthropic-ratelimit-input-tokens-limit": "400000",
+        "anthropic-ratelimit-input-tokens-remaining": str(input_left),
+        "anthropic-ratelimit-output-tokens-limit": "80000",
+        "anthropic-ratelimit-output-tokens-remaining": str(output_left),
+        "request-id": "req_e2e_anthropic",
+    }
+
+
+ANTHROPIC_HEALTHY = _anthropic_headers(input_left=390000, output_left=79000)
+ANTHROPIC_DRAINED = _anthropic_headers(input_left=4000, output_left=800)  # 1% of each limit
+# Panels that only one provider's streams feed: checked at that provider (and at "All").
+PROVIDER_ONLY = {
+    "otel_responses_rate_limit_remaining_input_tokens": {"provider": "anthropic"},
+    "otel_responses_rate_limit_remaining_output_tokens": {"provider": "anthropic"},
+    "otel_responses_rate_limit_limit_input_tokens": {"provider": "anthropic"},
+    "otel_responses_rate_limit_limit_output_tokens": {"provider": "anthropic"},
+    "otel_responses_rate_limit_quota_id": {"provider": "gcp.gemini"},
 }
+
+
+def _promql_regex(value: str) -> str:
+    """A picked value as Grafana's Prometheus data source puts it in a regex matcher: regex
+    metacharacters escaped, and the backslashes escaped again for the PromQL string."""
+    return re.escape(value).replace("\\", "\\\\")
+
+
 # Streams sent through the real otel-responses proxy (default upstream: a local server that
 # replays recorded transcripts) during the burst.
 PROXIED = ("otel-contrib__text_stream.sse", "pydantic-ai__web_search_stream.sse")
 # Grafana's interval macros. The test's traffic spans ~30 s, so 1m covers all of it.
 MACROS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
+BURST_TICKS = 8  # x 4 rate-limit hits and 4 provider errors per tick
 SLOW_TTFT = 11.0  # above the 10 s ceiling of LLMTimeToFirstTokenP95Regression
 # Panels that must show a positive value on burst traffic, not just a finite one.
 POSITIVE = {
@@ -315,14 +352,16 @@ class _ExemplarCollector(_CustomCollector):
         assert len(families) == 1, (metric.name, list(metric_family_id_metric_family))
         family = families[0]
         keys, rows, _ = self._collect_data_points(metric.data, scope_attrs, resource_attrs)
+        # bucket sample indices by label set, built once: a scan per point is quadratic and,
+        # with a few hundred label sets, outlasts the 1 s scrape
+        by_labels: dict[frozenset[tuple[str, str]], list[int]] = {}
+        for i, sample in enumerate(family.samples):
+            if sample.name == family.name + "_bucket":
+                key = frozenset((k, v) for k, v in sample.labels.items() if k != "le")
+                by_labels.setdefault(key, []).append(i)
         for point, row in zip(metric.data.data_points, rows, strict=True):
             labels = dict(zip(keys, row, strict=True))
-            buckets = [
-                i
-                for i, sample in enumerate(family.samples)
-                if sample.name == family.name + "_bucket"
-                and {k: v for k, v in sample.labels.items() if k != "le"} == labels
-            ]
+            buckets = by_labels.get(frozenset(labels.items()), [])
             assert len(buckets) == len(point.explicit_bounds) + 1, (metric.name, labels)
             for ex in point.exemplars:
                 if not ex.trace_id:
@@ -611,6 +650,24 @@ def _healthy_tick(
     assert (
         _stream(COMPLETED_SLOW_MODEL, providers, model=SLOW_MODEL, headers=headers) == "completed"
     )
+    _other_dialects(providers, ANTHROPIC_HEALTHY)
+
+
+def _other_dialects(
+    providers: tuple[MeterProvider, TracerProvider], anthropic_headers: dict[str, str]
+) -> None:
+    mp, tp = providers
+    hook = otel_responses.ResponseStreamHook(
+        dialect="anthropic_messages", model=ANTHROPIC_MODEL, meter_provider=mp, tracer_provider=tp
+    )
+    hook.on_response(200, anthropic_headers)
+    hook.feed(ANTHROPIC_BODY.read_bytes())
+    hook.end()
+    assert hook.outcome == "completed", hook.error_type
+    result = otel_responses.replay(
+        GEMINI_TEXT, dialect="gemini", meter_provider=mp, tracer_provider=tp
+    )
+    assert result.outcome == "completed", result
 
 
 def _burst_tick(providers: tuple[MeterProvider, TracerProvider]) -> None:
@@ -622,11 +679,12 @@ def _burst_tick(providers: tuple[MeterProvider, TracerProvider]) -> None:
     hook.on_response(429, DRAINED_HEADERS, BODY_429)
     hook.end()
     assert (hook.outcome, hook.error_type) == ("error", "rate_limit_exceeded")
-    assert _stream(ERROR_EVENT, providers, headers=LOW_HEADERS) == "error"
-    hook = otel_responses.ResponseStreamHook(model=MODEL, meter_provider=mp, tracer_provider=tp)
-    hook.on_response(503, {"content-type": "text/html"}, b"<html>Service Unavailable</html>")
-    hook.end()
-    assert (hook.outcome, hook.error_type) == ("error", "503")
+    for _ in range(2):  # provider-side errors: an error event mid-stream, a bare 503
+        assert _stream(ERROR_EVENT, providers, headers=LOW_HEADERS) == "error"
+        hook = otel_responses.ResponseStreamHook(model=MODEL, meter_provider=mp, tracer_provider=tp)
+        hook.on_response(503, {"content-type": "text/html"}, b"<html>Service Unavailable</html>")
+        hook.end()
+        assert (hook.outcome, hook.error_type) == ("error", "503")
     assert _stream(COMPLETED[:400], providers, headers=LOW_HEADERS, ending="fail") == (
         "transport_error"
     )
@@ -634,6 +692,11 @@ def _burst_tick(providers: tuple[MeterProvider, TracerProvider]) -> None:
     assert _stream(TRUNCATED, providers, headers=LOW_HEADERS, ending="abandon") == "abandoned"
     assert _stream(TRUNCATED, providers, headers=LOW_HEADERS, ending="cancel") == "cancelled"
     assert _stream(ANOMALOUS, providers, headers=LOW_HEADERS) == "completed"
+    _other_dialects(providers, ANTHROPIC_DRAINED)
+    result = otel_responses.replay(
+        GEMINI_QUOTA_429, dialect="gemini", meter_provider=mp, tracer_provider=tp
+    )
+    assert (result.outcome, result.error_type) == ("error", "RESOURCE_EXHAUSTED"), result
 
 
 def _fixture_transcripts() -> list[tuple[Path, str]]:
@@ -644,6 +707,7 @@ def _fixture_transcripts() -> list[tuple[Path, str]]:
     for dialect in DIALECT_FIXTURES:
         more = sorted((FIXTURES / dialect).glob("*.sse"))
         assert more, f"no {dialect} transcripts"
+        more += sorted((FIXTURES / dialect).glob("*.http.json"))
         out += [(p, dialect) for p in more]
     return out
 
@@ -661,9 +725,9 @@ def _proxied(proxy: Any) -> None:
 
 
 # ------------------------------------------------------------------ the test
-def _awaiting(expr: str) -> str | None:
-    """The dialect an expression waits for (see AWAITING), if any."""
-    return next((d for series, d in AWAITING.items() if series in expr), None)
+def _provider_only(expr: str) -> dict[str, str]:
+    """The picked values of a panel only one provider feeds (see PROVIDER_ONLY), else none."""
+    return next((pick for series, pick in PROVIDER_ONLY.items() if series in expr), {})
 
 
 def test_every_dashboard_and_alert_expression_against_real_prometheus(
@@ -719,7 +783,11 @@ def test_every_dashboard_and_alert_expression_against_real_prometheus(
     for path, dialect in _fixture_transcripts():  # the recorded corpus, under its own models
         result = otel_responses.replay(path, meter_provider=mp, tracer_provider=tp, dialect=dialect)
         assert result.outcome in otel_responses.OUTCOMES, (path, result)
-    while time.monotonic() - started < SLOW_TTFT:
+    ticks = 0
+    # rate(x[5m]) divides by the whole 5 minutes: the burst needs enough ticks for the alerts'
+    # per-minute thresholds (>5 rate-limit hits, >3 provider errors), however slow the machine
+    while time.monotonic() - started < SLOW_TTFT or ticks < BURST_TICKS:
+        ticks += 1
         _burst_tick(providers)
         _proxied(proxy)  # every tick: a series' first sample is invisible to rate()
         time.sleep(0.5 * SCRAPE)
@@ -741,19 +809,20 @@ def test_every_dashboard_and_alert_expression_against_real_prometheus(
     # --- every dashboard expression, with picked values and with "All"
     for values in (PICKED, ALL):
         for board, title, expr in dashboard_exprs:
-            query = _substitute(expr, values)
+            only = {k: _promql_regex(v) for k, v in _provider_only(expr).items()}
+            only = only if values is PICKED else {}
+            # a provider's own panel, picked: that provider, any dialect and model
+            query = _substitute(
+                expr,
+                {**values, **only, **dict.fromkeys(("dialect", "model") if only else (), ".*")},
+            )
             answer = prom.query(query)
-            waits_for = _awaiting(expr)
             if answer["status"] != "success":
                 failures.append(f"{board} / {title}: does not run: {answer.get('error')}")
-            elif waits_for is not None:
-                if _finite(answer):
-                    failures.append(
-                        f"{board} / {title}: has data now: {waits_for} landed, "
-                        "update AWAITING and DIALECT_FIXTURES"
-                    )
             elif not _finite(answer):
-                failures.append(f"{board} / {title}: no data for {query}")
+                failures.append(
+                    f"{board} / {title}: no data for {query}: {answer['data']['result'][:2]}"
+                )
             elif title in POSITIVE and not any(float(s["value"][1]) > 0 for s in _finite(answer)):
                 failures.append(f"{board} / {title}: only zeros for {query}")
         # template variables: label_values(selector, label) must offer the picked value
@@ -766,6 +835,12 @@ def test_every_dashboard_and_alert_expression_against_real_prometheus(
                 failures.append(f"{board}: ${name} offers {offered}, not {PICKED[name]}")
 
     failures += _check_per_provider(prom, dashboard_exprs)
+    if failures:  # scrapes that failed or ran long (a loaded machine) explain missing series
+        health = {
+            q: _finite(prom.query(f'{q}({m}{{job="{SERVICE}"}}[10m])'))
+            for q, m in (("min_over_time", "up"), ("max_over_time", "scrape_duration_seconds"))
+        }
+        failures.append(f"scrape health: {health}")
     assert not failures, "\n".join(failures)
     _check_series_names(prom)
     _check_internal_errors(prom)
@@ -779,14 +854,14 @@ def _check_per_provider(prom: Prom, exprs: list[tuple[str, str, str]]) -> list[s
     assert "openai" in offered, offered
     out = []
     for provider in sorted(offered):
-        values = {**ALL, "service": SERVICE, "provider": re.escape(provider)}
+        values = {**ALL, "service": SERVICE, "provider": _promql_regex(provider)}
         for board, title, expr in exprs:
             answer = prom.query(_substitute(expr, values))
             if answer["status"] != "success":
                 out.append(f"{board} / {title} at {provider}: {answer.get('error')}")
             elif (
                 "by (gen_ai_provider_name" in expr
-                and _awaiting(expr) is None
+                and not _provider_only(expr)
                 and "otel_responses_rate_limit_hits_total" not in expr
                 and "error_type=~" not in expr
                 and not any(
@@ -889,7 +964,10 @@ def _check_series_names(prom: Prom) -> None:
         "target_info",
     }
     assert promised <= names, promised - names
-    completed = 'otel_responses_streams_total{otel_responses_stream_outcome="completed"}'
+    completed = (
+        'otel_responses_streams_total{otel_responses_stream_outcome="completed", '
+        'gen_ai_provider_name="openai"}'
+    )
     labels = prom.series(completed)[0]
     for label in (
         "job",
@@ -903,8 +981,16 @@ def _check_series_names(prom: Prom) -> None:
     ):
         assert label in labels, labels
     assert labels["job"] == SERVICE
-    dialects = {s.get("openai_api_type") for s in prom.series("otel_responses_streams_total")}
-    assert {"responses", *DIALECT_FIXTURES} <= dialects, dialects
+    streams = prom.series("otel_responses_streams_total")
+    dialects = {s.get("openai_api_type") for s in streams}
+    assert dialects == {"responses", "chat_completions", None}, dialects  # None: not OpenAI
+    providers = {s["gen_ai_provider_name"] for s in streams}
+    assert {"openai", "anthropic", "gcp.gemini"} <= providers, providers
+    quota_ids = {
+        s.get("otel_responses_rate_limit_quota_id")
+        for s in prom.series("otel_responses_rate_limit_hits_total")
+    }
+    assert "GenerateContentPaidTierInputTokensPerModelPerMinute" in quota_ids, quota_ids
     upstreams = {
         s.get("otel_responses_proxy_upstream") for s in prom.series("otel_responses_streams_total")
     }
@@ -913,4 +999,4 @@ def _check_series_names(prom: Prom) -> None:
         s["otel_responses_token_kind"]
         for s in prom.series("otel_responses_token_usage_details_count")
     }
-    assert kinds == {"cache_read", "reasoning"}, kinds
+    assert kinds == {"cache_read", "cache_creation", "reasoning"}, kinds  # Anthropic writes

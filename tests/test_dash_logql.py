@@ -140,8 +140,7 @@ def _to_loki(record: Any) -> LokiRecord:
     return LokiRecord(labels, metadata, str(lr.body))
 
 
-# The dialects the library implements today (anthropic_messages and gemini join when they land).
-DIALECT_DIRS = ("chat_completions",)
+DIALECT_DIRS = ("chat_completions", "anthropic_messages", "gemini")
 
 
 def _transcripts() -> list[tuple[Path, str]]:
@@ -352,8 +351,12 @@ LOKI_QUERIES = _loki_queries()
 
 
 def _escape(value: str) -> str:
-    """Grafana's Loki data source escapes regex metacharacters of picked values."""
-    return re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\1", value)
+    """A picked value as Grafana's Loki data source writes it into the query
+    (``lokiSpecialRegexEscape``): backslashes doubled twice, each regex metacharacter preceded
+    by two backslashes - one for the regex, one for the LogQL string literal - so ``gcp.gemini``
+    becomes ``gcp\\\\.gemini``."""
+    value = value.replace("\\", "\\\\\\\\")
+    return re.sub(r"([$^*{}\[\]+?.()|])", r"\\\\\1", value)
 
 
 def substitute(

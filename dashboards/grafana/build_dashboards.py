@@ -157,6 +157,12 @@ def sel(*extra: str) -> str:
     return "{" + ", ".join((SEL, *extra)) + "}"
 
 
+# The headroom gauges are not filtered by $dialect: the budget they report is the account's,
+# shared by every API of the provider, and a hook that detects its dialect from the first event
+# sets them from the response headers before it knows it (no openai_api_type label then).
+GAUGE_SEL = "{" + f'{JOB}=~"$service", {PROVIDER}=~"$provider", {MODEL}=~"$model"' + "}"
+
+
 def rate(metric: str, *extra: str, by: Sequence[str] = (), fn: str = "sum") -> str:
     """``fn by (...) (rate(metric{variables, extra}[$__rate_interval]))``."""
     group = f" by ({', '.join(by)})" if by else ""
@@ -968,7 +974,7 @@ HEADROOM = (
 
 def headroom_ratio(remaining: str, limit: str, by: Sequence[str]) -> str:
     """remaining / limit of one header family; the two gauges of a response share labels."""
-    return f"min by ({', '.join(by)}) ({series(remaining)}{sel()} / {series(limit)}{sel()})"
+    return f"min by ({', '.join(by)}) ({series(remaining)}{GAUGE_SEL} / {series(limit)}{GAUGE_SEL})"
 
 
 def overview_rate_limits_section() -> Section:
@@ -1027,7 +1033,10 @@ def overview_rate_limits_section() -> Section:
                     "the next response.",
                     targets(
                         *(
-                            (f"min by ({MODEL}) ({series(rem)}{sel()})", f"{{{{{MODEL}}}}} {what}")
+                            (
+                                f"min by ({MODEL}) ({series(rem)}{GAUGE_SEL})",
+                                f"{{{{{MODEL}}}}} {what}",
+                            )
                             for what, rem, _, _ in HEADROOM
                         )
                     ),
@@ -1269,7 +1278,7 @@ def headroom_section() -> Section:
                     f"{header} remaining, last value seen by each instance.",
                     targets(
                         (
-                            f"min by ({MODEL}, instance) ({series(remaining)}{sel()})",
+                            f"min by ({MODEL}, instance) ({series(remaining)}{GAUGE_SEL})",
                             legend(MODEL, "instance"),
                         )
                     ),
