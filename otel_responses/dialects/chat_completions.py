@@ -219,9 +219,7 @@ class ChatReader:
             index = position if index is None else index
             if len(self._seen) < MAX_CHOICES:
                 self._seen.add(index)
-            delta = field(choice, "delta")
-            if delta is None:
-                delta = field(choice, "message")  # a non-streamed completion
+            delta = field(choice, "delta")  # (a non-streamed completion's message is no delta)
             found = _delta_type(delta)
             if found is not None and output is None:
                 output = found
