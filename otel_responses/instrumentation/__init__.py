@@ -1,12 +1,16 @@
-"""Zero-code instrumentation of the openai SDK's Responses API, and of plain httpx clients.
+"""Zero-code instrumentation of the LLM SDKs, and of plain httpx clients.
 
-``OpenAIResponsesInstrumentor().instrument()`` (or :func:`otel_responses.instrument`, or
-``opentelemetry-instrument python app.py`` through the ``opentelemetry_instrumentor`` entry
-point ``openai_responses``) traces every ``client.responses`` call of ``OpenAI``/``AsyncOpenAI``
-(and Azure) clients; :func:`instrument_httpx` does the same for apps that call the API with
-httpx directly. How and why it observes at the HTTP transport is explained in
-:mod:`otel_responses.instrumentation._httpx`; what it wraps in the SDK, in
-:mod:`otel_responses.instrumentation._openai`.
+:func:`otel_responses.instrument` (or ``opentelemetry-instrument python app.py``, through the
+``opentelemetry_instrumentor`` entry points ``openai_responses``, ``anthropic_messages`` and
+``google_genai``) traces every streamed and non-streamed call of each installed SDK:
+:class:`OpenAIResponsesInstrumentor` the openai SDK's Responses and Chat Completions calls
+(``OpenAI``, ``AsyncOpenAI``, the Azure clients; its name is kept from when it covered Responses
+only), :class:`AnthropicInstrumentor` the anthropic SDK's Messages calls, and
+:class:`GoogleGenAIInstrumentor` google-genai's ``generate_content``/``generate_content_stream``.
+:func:`instrument_httpx` does the same for apps that call any of these APIs with httpx directly
+(the dialect is chosen from the request's path). How and why it observes at the HTTP transport
+is explained in :mod:`otel_responses.instrumentation._httpx`; what each SDK wrapper patches, in
+its module.
 """
 
 from __future__ import annotations
@@ -42,8 +46,8 @@ __all__ = [
 
 
 class OpenAIResponsesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Traces the openai SDK's Responses API calls: one span per call, with span events,
-    metrics and logs from the SSE stream (see ``docs/telemetry.md``).
+    """Traces the openai SDK's Responses and Chat Completions calls: one span per call, with
+    span events, metrics and logs from the SSE stream (see ``docs/telemetry.md``).
 
     ``instrument(tracer_provider=..., meter_provider=...)``; without them, the global providers.
     """
@@ -59,7 +63,8 @@ class OpenAIResponsesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
 
 def instrument(*, tracer_provider: Any = None, meter_provider: Any = None) -> None:
-    """Instrument the openai SDK (the one-line form of :class:`OpenAIResponsesInstrumentor`)."""
+    """Instrument every installed SDK: openai, anthropic, google-genai (the one-line form of
+    the instrumentors)."""
     OpenAIResponsesInstrumentor().instrument(
         tracer_provider=tracer_provider, meter_provider=meter_provider
     )
@@ -74,7 +79,7 @@ def instrument(*, tracer_provider: Any = None, meter_provider: Any = None) -> No
 
 
 def uninstrument() -> None:
-    """Undo :func:`instrument`: the SDK is left exactly as it was."""
+    """Undo :func:`instrument`: every SDK is left exactly as it was."""
     OpenAIResponsesInstrumentor().uninstrument()
     AnthropicInstrumentor().uninstrument()
     GoogleGenAIInstrumentor().uninstrument()
