@@ -338,7 +338,12 @@ class AnthropicMessages:
         return "anthropic"
 
     def matches(self, method: str, host: str | None, path: str) -> bool:
+        """``POST …/v1/messages`` or a Vertex ``…:rawPredict`` path — but not on AWS hosts:
+        the SDK's Bedrock client calls ``/v1/messages`` too, then rewrites it and streams AWS
+        event-stream frames, which no dialect here reads."""
         path = path.partition("?")[0]
+        if host and host.lower().rstrip(".").endswith(".amazonaws.com"):
+            return False
         return method.upper() == "POST" and (
             _PATH.search(path) is not None or _VERTEX_PATH.search(path) is not None
         )

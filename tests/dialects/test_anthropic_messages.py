@@ -609,6 +609,7 @@ def test_http_facts_directly() -> None:
         ("POST", "api.anthropic.com", "/v1/messages/count_tokens", None, None),
         ("POST", "api.anthropic.com", "/v1/messages/batches", None, None),
         ("GET", "api.anthropic.com", "/v1/messages", None, None),
+        ("POST", "bedrock-runtime.us-east-1.amazonaws.com", "/v1/messages", None, None),
     ],
 )
 def test_requests_recognised(

@@ -701,3 +701,18 @@ async def test_asyncio_cancelled_while_waiting_is_cancelled(instrumented: Teleme
     assert a["otel_responses.stream.outcome"] == "cancelled"
     assert a["error.type"] == "asyncio.exceptions.CancelledError"
     assert "exception" not in names(span)
+
+
+def test_aws_hosts_are_not_traced(instrumented: Telemetry) -> None:
+    """The SDK's Bedrock client (botocore is not installed here, so a client on its host
+    stands in) calls ``/v1/messages`` too but streams AWS event-stream frames: not traced."""
+    server = Server(json_response(200, MESSAGE))
+    bedrock_host = anthropic.Anthropic(
+        api_key=KEY,
+        base_url="https://bedrock-runtime.us-east-1.amazonaws.com",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(server)),
+    )
+    bedrock_host.messages.create(**ASK)
+    assert len(server.requests) == 1
+    assert instrumented.finished() == ()
