@@ -338,6 +338,23 @@ class Proxy:
                 tracer_provider=self.tracer_provider,
                 meter_provider=self.meter_provider,
             )
+        try:
+            return await self._call(request, url, headers, skip, body, upstream, hook)
+        except BaseException as exc:  # a bug of ours, or cancellation: the span still ends
+            if hook is not None:
+                hook.close_with(exc)
+            raise
+
+    async def _call(
+        self,
+        request: web.Request,
+        url: URL,
+        headers: CIMultiDict[str],
+        skip: list[str],
+        body: bytes,
+        upstream: Upstream,
+        hook: ResponseStreamHook | None,
+    ) -> web.StreamResponse:
         assert self._session is not None
         try:
             upstream_response = await self._session.request(
@@ -429,9 +446,12 @@ class Proxy:
                 return response
             if observer is not None and not last:
                 observer.chunk(chunk)
-        # The upstream's body is complete and every byte of it was written: the call is over
-        # (ended before the final empty chunk, so a client that has the whole body finds the
-        # span ended).
+            del chunk  # not kept alive while waiting for the next one (up to 64 KiB a stream)
+        # The upstream's body is complete: its connection goes back to the pool now, before the
+        # client (which may send its next request at once) hears the end.
+        upstream.release()
+        # Every byte was written: the call is over (ended before the final empty chunk, so a
+        # client that has the whole body finds the span ended).
         if observer is not None:
             observer.finish()
         with contextlib.suppress(Exception):

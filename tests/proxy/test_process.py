@@ -64,7 +64,7 @@ class ProxyProcess:
             self.lines.append(line)
 
     def wait_listening(self, count: int = 1) -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded machine starts Python slowly
         while time.monotonic() < deadline:
             if sum("listening on" in line for line in self.lines) >= count:
                 return
