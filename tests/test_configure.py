@@ -35,7 +35,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
-from otel_responses import _configure, configure, replay
+from otel_responses import OTelLogProcessor, _configure, add_trace_context, configure, replay
 from otel_responses._configure import Configured, ConfigureWarning
 from tests.conftest import FIXTURES
 from tests.otlp_receiver import GrpcReceiver, HttpReceiver, Received
@@ -433,8 +433,8 @@ def test_structlog_configured_when_the_app_did_not() -> None:
         configure_structlog=True,
     )
     processors = structlog.get_config()["processors"]
-    assert _configure.add_trace_context in processors
-    assert sum(isinstance(p, _configure.OTelLogProcessor) for p in processors) == 1
+    assert add_trace_context in processors
+    assert sum(isinstance(p, OTelLogProcessor) for p in processors) == 1
     assert handle.shutdown()
 
 
@@ -452,8 +452,8 @@ def test_structlog_of_the_app_is_left_alone() -> None:
     processors = structlog.get_config()["processors"]
     assert processors[0] is mine and len(processors) == 2
     extra = handle.structlog_processors()
-    assert extra[0] is _configure.add_trace_context
-    assert isinstance(extra[1], _configure.OTelLogProcessor)
+    assert extra[0] is add_trace_context
+    assert isinstance(extra[1], OTelLogProcessor)
     assert handle.shutdown()
 
 
@@ -504,7 +504,7 @@ GLOBAL_CHILD = textwrap.dedent(
 )
 
 
-def run_child(script: str, *args: str, env: dict[str, str] | None = None) -> Any:
+def run_child(script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     return subprocess.Popen(
         [sys.executable, "-c", script, *args],
@@ -586,7 +586,8 @@ def run_app(env: dict[str, str]) -> Exit:
     """Run APP with ``env``; return its exit timeline and stderr."""
     child = run_child(APP, str(SEED), env=env)
     try:
-        line = child.stdout.readline()  # type: ignore[union-attr]
+        assert child.stdout is not None
+        line = child.stdout.readline()
         assert line.startswith("work done"), child.communicate(timeout=60)
         out, err = child.communicate(timeout=60)
         exited = time.monotonic()
