@@ -15,7 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._config import ContentCapture
-from ._configure import configure
+from ._configure import Configured, ConfigureWarning, configure
 from ._hook import ResponseStreamHook
 from ._logging import OTelLogProcessor, add_trace_context
 from ._replay import ReplayResult, replay
@@ -43,6 +43,8 @@ _LAZY = {
 __all__ = [
     "DIALECTS",
     "OUTCOMES",
+    "ConfigureWarning",
+    "Configured",
     "ContentCapture",
     "OTelLogProcessor",
     "OpenAIResponsesInstrumentor",
