@@ -382,8 +382,8 @@ async def _hold(proxied: str, n: int, after: int) -> tuple[list[Any], Any]:
 
 async def _memory(proxied: str, admin: str) -> list[Any]:
     """Python heap (tracemalloc) and RSS of a proxy holding streams open mid-body: 500 then
-    1,000 of them, each held after 1 event and after 200 events (a per-stream cost that grew
-    with the stream's length, or with the number of streams, would show)."""
+    1,000 of them held after 1 event, and 200 then 400 held after 200 events (a per-stream cost
+    that grew with the stream's length, or with the number of streams, would show)."""
     import aiohttp
 
     async def mem() -> dict[str, int]:
@@ -392,11 +392,11 @@ async def _memory(proxied: str, admin: str) -> list[Any]:
             return result
 
     rows = []
-    for after in (1, 200):
+    for after, n in ((1, 500), (200, 200)):
         idle = await mem()
-        first, s1 = await _hold(proxied, 500, after)
+        first, s1 = await _hold(proxied, n, after)
         at500 = await mem()
-        second, s2 = await _hold(proxied, 500, after)
+        second, s2 = await _hold(proxied, n, after)
         at1000 = await mem()
         for r in first + second:
             r.close()
@@ -406,18 +406,17 @@ async def _memory(proxied: str, admin: str) -> list[Any]:
         row = {
             "events_before_hold": after,
             "idle": idle,
-            "open_500": at500,
-            "open_1000": at1000,
-            "kib_per_stream_first_500": (at500["traced_bytes"] - idle["traced_bytes"]) / 500 / 1024,
-            "kib_per_stream_next_500": (at1000["traced_bytes"] - at500["traced_bytes"])
-            / 500
-            / 1024,
+            "streams": [n, 2 * n],
+            "open_n": at500,
+            "open_2n": at1000,
+            "kib_per_stream_first_n": (at500["traced_bytes"] - idle["traced_bytes"]) / n / 1024,
+            "kib_per_stream_next_n": (at1000["traced_bytes"] - at500["traced_bytes"]) / n / 1024,
         }
         rows.append(row)
         print(
             f"  held after {after:>4} events: Python heap "
-            f"{row['kib_per_stream_first_500']:.1f} KiB/stream (first 500), "
-            f"{row['kib_per_stream_next_500']:.1f} KiB/stream (next 500); RSS "
+            f"{row['kib_per_stream_first_n']:.1f} KiB/stream (first {n}), "
+            f"{row['kib_per_stream_next_n']:.1f} KiB/stream (next {n}); RSS "
             f"{idle['rss_kib']} -> {at500['rss_kib']} -> {at1000['rss_kib']} KiB"
         )
     return rows
