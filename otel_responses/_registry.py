@@ -525,12 +525,20 @@ TIME_PER_OUTPUT_CHUNK = _metric(
     semconv=True,
     buckets=CHUNK_BUCKETS,
 )
+FINISH_REASON = _attr(
+    "otel_responses.stream.finish_reason",
+    "string",
+    "Metric attribute of `otel_responses.streams`: the first of `gen_ai.response.finish_reasons` "
+    "(`stop`, `length`, `max_tokens`, `MAX_TOKENS`, `content_filter`, `SAFETY`, `refusal`, "
+    "`error`...); a value that is not a plain word is `_OTHER`. The conventions keep finish "
+    "reasons off metrics; dashboards need them by provider.",
+)
 STREAMS = _metric(
     "otel_responses.streams",
     Instrument.COUNTER,
     "{stream}",
     "Ended streams.",
-    (*_ENDED, OUTCOME),
+    (*_ENDED, OUTCOME, FINISH_REASON),
     semconv=False,
 )
 EVENTS = _metric(

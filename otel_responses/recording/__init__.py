@@ -119,7 +119,13 @@ class Recorder:
         if self.instruments is not None:
             try:
                 record_stream(
-                    self.instruments, stream, ending, self.common, self.span, self.metric_types
+                    self.instruments,
+                    stream,
+                    ending,
+                    self.common,
+                    self.span,
+                    self.metric_types,
+                    reasons,
                 )
             except Exception as exc:
                 _faults.report("metrics", exc, counter)

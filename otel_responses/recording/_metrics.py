@@ -18,6 +18,9 @@ from .._stream import Ending, Stream
 from ..dialects._facts import RateLimit
 from ._instruments import AttributeKey, Instruments
 
+_REASON = re.compile(r"[A-Za-z_]{1,40}")
+"""Finish reasons that may label a metric as they are (a hostile server cannot mint values)."""
+
 
 def _key(common: Mapping[str, Any], name: str, value: str) -> AttributeKey:
     return tuple(sorted({**common, name: value}.items()))
@@ -38,6 +41,7 @@ def record_stream(
     common: Mapping[str, Any],
     span: trace.Span,
     metric_types: re.Pattern[str],
+    finish_reasons: list[str],
 ) -> None:
     """Every metric point of one ended stream (event types outside ``metric_types`` are
     counted as ``_OTHER``)."""
@@ -69,7 +73,11 @@ def record_stream(
     mean_gap = stream.time_per_output_chunk()
     if mean_gap is not None:
         instruments.time_per_output_chunk.record(mean_gap, ended, ctx)
-    instruments.streams.add(1, {**ended, names.OUTCOME: ending.outcome}, ctx)
+    ended_as = {**ended, names.OUTCOME: ending.outcome}
+    if finish_reasons:
+        reason = finish_reasons[0]
+        ended_as[names.FINISH_REASON] = reason if _REASON.fullmatch(reason) else names.OTHER
+    instruments.streams.add(1, ended_as, ctx)
     for event_type, count in stream.counts.items():
         metric_type = event_type if metric_types.fullmatch(event_type) else names.OTHER
         instruments.events.add(
