@@ -125,6 +125,7 @@ TOKEN_KIND = label(names.TOKEN_KIND)
 EVENT_TYPE = label(names.EVENT_TYPE)
 ANOMALY_KIND = label(names.ANOMALY_KIND)
 SITE = label(names.INTERNAL_ERROR_SITE)
+FINISH_REASON = label(names.FINISH_REASON)
 
 FAILED = outcomes("failed", "error", "transport_error")
 NOT_OK = outcomes("failed", "error", "transport_error", "truncated", "abandoned")
@@ -141,6 +142,16 @@ PROVIDER_ERRORS_AND_QUOTA = PROVIDER_ERRORS + "|RESOURCE_EXHAUSTED"
 # rate_limit_error, Gemini RESOURCE_EXHAUSTED,
 # and a bare HTTP 429.
 RATE_LIMIT_ERRORS = "rate_limit_exceeded|RateLimitReached|rate_limit_error|RESOURCE_EXHAUSTED|429"
+# First finish reasons (otel_responses.stream.finish_reason) that mean the model was cut short,
+# per dialect: a length limit (Chat length, Responses max_output_tokens, Anthropic max_tokens
+# and model_context_window_exceeded, Gemini MAX_TOKENS) or a content filter, refusal or safety
+# stop (Chat/Responses content_filter, Anthropic refusal, Gemini's policy stops and prompt
+# block reasons). Always incomplete streams; `incomplete` alone cannot tell limits from filters.
+LIMIT_REASONS = "length|max_output_tokens|max_tokens|model_context_window_exceeded|MAX_TOKENS"
+FILTER_REASONS = (
+    "content_filter|refusal|SAFETY|RECITATION|BLOCKLIST|PROHIBITED_CONTENT|SPII|IMAGE_SAFETY"
+)
+CUT_SHORT_REASONS = LIMIT_REASONS + "|" + FILTER_REASONS
 
 # The template variables every Prometheus query filters on. openai_api_type is empty for the
 # non-OpenAI dialects, which "All" (.*) admits.
@@ -345,14 +356,20 @@ def timeseries(
 
 
 def stat(
-    title: str, description: str, expr: str, unit: str, steps: list[tuple[float | None, str]]
+    title: str,
+    description: str,
+    expr: str,
+    unit: str,
+    steps: list[tuple[float | None, str]],
+    legend_format: str = "",
 ) -> stat_b.Panel:
+    """One big value per series of ``expr`` (named by ``legend_format``), coloured by ``steps``."""
     return (
         stat_b.Panel()
         .title(title)
         .description(description)
         .datasource(PROM)
-        .with_target(prom("A", expr))
+        .with_target(prom("A", expr, legend_format))
         .unit(unit)
         .color_scheme(db.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS))
         .thresholds(
@@ -642,6 +659,8 @@ def streams_section() -> Section:
 
 def providers_section() -> Section:
     by_provider = (PROVIDER,)
+    per_provider = rate(STREAMS, by=by_provider)
+    cut_short = rate(STREAMS, matcher(FINISH_REASON, "=~", CUT_SHORT_REASONS), by=by_provider)
     proxied = matcher(UPSTREAM, "!=", "")
     return (
         "Providers and dialects",
@@ -663,7 +682,7 @@ def providers_section() -> Section:
                     targets(
                         (
                             f"{rate(STREAMS, matcher(OUTCOME, '=~', FAILED), by=by_provider)} "
-                            f"/ {rate(STREAMS, by=by_provider)}",
+                            f"/ {per_provider}",
                             legend(PROVIDER),
                         )
                     ),
@@ -718,19 +737,24 @@ def providers_section() -> Section:
             ),
             half(
                 timeseries(
-                    "Incomplete streams by provider (stopped by a limit or a filter)",
-                    "Share of streams that ended incomplete: a length limit (length, "
-                    "max_tokens, MAX_TOKENS, max_output_tokens), a content filter, a refusal or "
-                    "a safety block. The finish reason itself (gen_ai.response.finish_reasons) "
-                    "is a span attribute, not a metric label: click a series for the traces.",
+                    "Finish reasons by provider",
+                    f"Ended streams by provider and first finish reason ({names.FINISH_REASON}: "
+                    "stop, length, tool_calls, max_output_tokens, content_filter; Anthropic "
+                    "end_turn, tool_use, max_tokens, refusal; Gemini STOP, MAX_TOKENS, SAFETY; "
+                    "error for a stream the provider failed; _OTHER for a value that is not a "
+                    "plain word). (none): no finish reason - truncated, cancelled, abandoned, "
+                    "transport errors and HTTP errors. Click a series for the traces of "
+                    "incomplete streams with their finish reasons.",
                     targets(
                         (
-                            f"{rate(STREAMS, matcher(OUTCOME, '=', INCOMPLETE), by=by_provider)} "
-                            f"/ {rate(STREAMS, by=by_provider)}",
-                            legend(PROVIDER),
+                            # streams with no finish reason get "(none)", not an empty legend
+                            f"label_replace({rate(STREAMS, by=(PROVIDER, FINISH_REASON))}, "
+                            f'"{FINISH_REASON}", "(none)", "{FINISH_REASON}", "")',
+                            legend(PROVIDER, FINISH_REASON),
                         )
                     ),
-                    "percentunit",
+                    "reqps",
+                    stack=True,
                     links=[
                         link(
                             "Traces of incomplete streams (finish reasons)",
@@ -740,6 +764,21 @@ def providers_section() -> Section:
                         )
                     ],
                 )
+            ),
+            (
+                stat(
+                    "Length-limit, content-filter and refusal stops by provider",
+                    "Share of each provider's streams whose first finish reason cut the answer "
+                    f"short: a length limit ({LIMIT_REASONS.replace('|', ', ')}) or a filter, "
+                    f"refusal or safety stop ({FILTER_REASONS.replace('|', ', ')}). 0 for a "
+                    "provider with streams but no such stop.",
+                    f"({cut_short} or 0 * {per_provider}) / {per_provider}",
+                    "percentunit",
+                    [(None, "green"), (0.05, "orange"), (0.2, "red")],
+                    legend(PROVIDER),
+                ),
+                24,
+                4,
             ),
             half(
                 timeseries(
