@@ -29,9 +29,7 @@ from otel_responses import ContentCapture, ResponseStreamHook, replay
 from tests._instr_support import events_of
 from tests.conftest import FIXTURES, Telemetry
 from tests.sse_reference import reference_decode
-from tests.test_metric_values import Clock, clock
-
-__all__ = ["clock"]
+from tests.support import Clock
 
 CHAT = FIXTURES / "chat_completions"
 STREAMS = sorted(CHAT.glob("*.sse"))

@@ -39,7 +39,7 @@ from tests._instr_support import (
 )
 from tests.conftest import FIXTURES, Telemetry
 from tests.dialects.test_chat_completions import Expected, expected
-from tests.test_instr_transport import SlowSSEServer
+from tests.support import SlowSSEServer
 
 __all__ = ["instrumented"]
 
