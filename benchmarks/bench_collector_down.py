@@ -24,10 +24,17 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
 from openai._streaming import SSEDecoder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +48,10 @@ BODY = (ROOT / "tests" / "fixtures" / "otel-contrib__text_stream.sse").read_byte
 CHUNK = 256
 
 
-def pipeline(protocol: str, port: int):  # type: ignore[no-untyped-def]
+Providers = tuple["TracerProvider", "MeterProvider", "LoggerProvider"]
+
+
+def pipeline(protocol: str, port: int) -> Providers:
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
     from opentelemetry.sdk.metrics import MeterProvider
@@ -67,7 +77,7 @@ def pipeline(protocol: str, port: int):  # type: ignore[no-untyped-def]
     return tracer_provider, meter_provider, logger_provider
 
 
-def run(n: int, providers) -> list[float]:  # type: ignore[no-untyped-def]
+def run(n: int, providers: Providers | None) -> list[float]:
     latencies = []
     chunks = [BODY[i : i + CHUNK] for i in range(0, len(BODY), CHUNK)]
     for _ in range(n):
@@ -80,7 +90,7 @@ def run(n: int, providers) -> list[float]:  # type: ignore[no-untyped-def]
             else None
         )
 
-        def source(hook=hook):  # type: ignore[no-untyped-def]
+        def source(hook: ResponseStreamHook | None = hook) -> Iterator[bytes]:
             for chunk in chunks:
                 if hook is not None:
                     hook.feed(chunk)
@@ -110,7 +120,7 @@ def main() -> None:
     ]
     best: dict[str, list[float]] = {}
     with ExitStack() as stack:
-        setups = {"bare": None}
+        setups: dict[str, Providers | None] = {"bare": None}
         for name in scenarios[1:]:
             kind, protocol = name.split("/")
             if kind == "ok":
@@ -121,8 +131,10 @@ def main() -> None:
                 port = stack.enter_context(collector(kind, protocol))
             providers = pipeline(protocol, port)
             setups[name] = providers
+        ok_http = setups["ok/http"]
+        assert ok_http is not None
         structlog.configure(
-            processors=[OTelLogProcessor(setups["ok/http"][2]), lambda lg, m, e: ""],
+            processors=[OTelLogProcessor(ok_http[2]), lambda lg, m, e: ""],
             logger_factory=structlog.ReturnLoggerFactory(),
         )
         for name in scenarios:  # warm-up
@@ -150,9 +162,9 @@ def main() -> None:
                 mean = sum(best[name]) / len(best[name])
                 print(f"  {name:24} {mean / ok[protocol] - 1:+6.1%}")
         started = time.monotonic()
-        for providers in setups.values():
-            if providers:
-                for provider in providers:
+        for setup in setups.values():
+            if setup:
+                for provider in setup:
                     provider.shutdown()
         print(f"\nshutdown of all 8 pipelines: {time.monotonic() - started:.1f} s")
 

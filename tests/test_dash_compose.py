@@ -54,8 +54,17 @@ def _mounts(service: str) -> dict[str, Path]:
 
 
 def test_services_present() -> None:
-    assert set(SERVICES) == {"demo", "otel-collector", "prometheus", "alertmanager", "tempo",
-                             "loki", "grafana", "proxy", "proxy-demo"}
+    assert set(SERVICES) == {
+        "demo",
+        "otel-collector",
+        "prometheus",
+        "alertmanager",
+        "tempo",
+        "loki",
+        "grafana",
+        "proxy",
+        "proxy-demo",
+    }
 
 
 def test_every_image_is_pinned() -> None:
@@ -114,12 +123,19 @@ def test_collector_config() -> None:
 def test_prometheus_scrapes_the_collector_and_loads_the_rules() -> None:
     exporter_port = _port(COLLECTOR["exporters"]["prometheus"]["endpoint"])
     telemetry = COLLECTOR["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]
-    targets = {t for job in PROMETHEUS["scrape_configs"]
-               for sc in job["static_configs"] for t in sc["targets"]}
+    targets = {
+        t
+        for job in PROMETHEUS["scrape_configs"]
+        for sc in job["static_configs"]
+        for t in sc["targets"]
+    }
     assert f"otel-collector:{exporter_port}" in targets
     assert f"otel-collector:{telemetry['prometheus']['port']}" in targets
-    app_job = next(j for j in PROMETHEUS["scrape_configs"]
-                   if f"otel-collector:{exporter_port}" in j["static_configs"][0]["targets"])
+    app_job = next(
+        j
+        for j in PROMETHEUS["scrape_configs"]
+        if f"otel-collector:{exporter_port}" in j["static_configs"][0]["targets"]
+    )
     assert app_job["honor_labels"] is True  # keep job/instance from service.name/instance.id
     mounts = _mounts("prometheus")
     config_dir = Path("/etc/prometheus")

@@ -36,8 +36,9 @@ def _demo_module() -> Any:
 def test_every_ending_the_dashboards_show() -> None:
     demo_mod = _demo_module()
     reader = InMemoryMetricReader()
-    demo = demo_mod.Demo(TracerProvider(), MeterProvider(metric_readers=[reader]),
-                         speed=1000, seed=7)
+    demo = demo_mod.Demo(
+        TracerProvider(), MeterProvider(metric_readers=[reader]), speed=1000, seed=7
+    )
     assert demo.seed is not None, "examples/ must ship the rate-limited seed transcript"
     assert demo.errors, "examples/ must ship *.http.json transcripts"
     text = next(t for t in demo.streams if t.name == "otel-contrib__text_stream.sse")
@@ -49,13 +50,17 @@ def test_every_ending_the_dashboards_show() -> None:
     assert demo.play(demo.seed) == "failed"
     headers, body = demo_mod.rate_limit_429("gpt-4o", "RPM")
     demo.http_error(429, headers, body, "gpt-4o")
+    data = reader.get_metrics_data()
+    assert data is not None
     points = {
-        m.name: [dict(p.attributes) for p in m.data.data_points]
-        for rm in reader.get_metrics_data().resource_metrics
-        for sm in rm.scope_metrics for m in sm.metrics
+        m.name: [dict(p.attributes or {}) for p in m.data.data_points]
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
     }
-    windows = {p.get("otel_responses.rate_limit.window") for p in
-               points["otel_responses.rate_limit.hits"]}
+    windows = {
+        p.get("otel_responses.rate_limit.window") for p in points["otel_responses.rate_limit.hits"]
+    }
     assert {"TPM", "RPM"} <= windows
     assert "otel_responses.rate_limit.retry_after" in points
     assert "otel_responses.rate_limit.remaining_tokens" in points
@@ -63,8 +68,9 @@ def test_every_ending_the_dashboards_show() -> None:
 
 def test_incident_window_and_mix() -> None:
     demo_mod = _demo_module()
-    demo = demo_mod.Demo(TracerProvider(), MeterProvider(), speed=1000, cycle_s=100,
-                         incident=(0, 100), seed=3)
+    demo = demo_mod.Demo(
+        TracerProvider(), MeterProvider(), speed=1000, cycle_s=100, incident=(0, 100), seed=3
+    )
     assert demo.in_incident()
     for _ in range(150):
         demo.step()
@@ -106,8 +112,14 @@ def test_main_exports_all_three_signals_over_otlp() -> None:
             "DEMO_INCIDENT_S": "0-30",
             "PYTHONPATH": str(ROOT),
         }
-        proc = subprocess.run([sys.executable, str(DEMO)], env=env, capture_output=True,
-                              text=True, timeout=60, cwd=ROOT)
+        proc = subprocess.run(
+            [sys.executable, str(DEMO)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
     finally:
         server.shutdown()
@@ -121,12 +133,16 @@ def test_main_exports_all_three_signals_over_otlp() -> None:
     for body in got["/v1/metrics"]:
         metrics.ParseFromString(body)
         for rm in metrics.resource_metrics:
-            services |= {a.value.string_value for a in rm.resource.attributes
-                         if a.key == "service.name"}
+            services |= {
+                a.value.string_value for a in rm.resource.attributes if a.key == "service.name"
+            }
             names |= {m.name for sm in rm.scope_metrics for m in sm.metrics}
     assert services == {"demo-under-test"}
-    assert {"otel_responses.streams", "otel_responses.rate_limit.hits",
-            "gen_ai.client.operation.duration"} <= names
+    assert {
+        "otel_responses.streams",
+        "otel_responses.rate_limit.hits",
+        "gen_ai.client.operation.duration",
+    } <= names
 
     spans = ExportTraceServiceRequest()
     outcomes = set()
@@ -135,8 +151,11 @@ def test_main_exports_all_three_signals_over_otlp() -> None:
         for rs in spans.resource_spans:
             for ss in rs.scope_spans:
                 for span in ss.spans:
-                    outcomes |= {a.value.string_value for a in span.attributes
-                                 if a.key == "otel_responses.stream.outcome"}
+                    outcomes |= {
+                        a.value.string_value
+                        for a in span.attributes
+                        if a.key == "otel_responses.stream.outcome"
+                    }
     assert {"completed", "failed"} <= outcomes, outcomes
 
     logs = ExportLogsServiceRequest()

@@ -52,7 +52,7 @@ from typing import Any
 import httpx
 import pytest
 import structlog
-import yaml  # type: ignore[import-untyped]  # no stubs installed in the venv
+import yaml
 from opentelemetry.exporter.prometheus import PrometheusMetricReader, _CustomCollector
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]  # no stubs installed in the venv
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 PROM_DIR = ROOT / "dashboards" / "prometheus"
