@@ -15,7 +15,9 @@ from tests.proxy.support import SECRET, Stack
 RESPONSES = "/v1/responses"
 
 
-def _post(base: str, fixture: str, *, stream: bool = True, **headers: str) -> httpx.Response:
+def _post(
+    base: str, fixture: str, *, stream: bool = True, headers: dict[str, str] | None = None
+) -> httpx.Response:
     body = json.dumps({"model": "gpt-4o", "input": "hi", "stream": stream})
     return httpx.post(
         base + RESPONSES + "?api-version=2025-01-01",
@@ -24,7 +26,7 @@ def _post(base: str, fixture: str, *, stream: bool = True, **headers: str) -> ht
             "Authorization": f"Bearer {SECRET}",
             "Content-Type": "application/json",
             "x-fixture": fixture,
-            **headers,
+            **(headers or {}),
         },
         timeout=30,
     )
@@ -56,8 +58,13 @@ def test_request_reaches_upstream_unchanged_but_hop_by_hop(stack: Stack) -> None
     _post(
         stack.url,
         "otel-contrib__text_stream.sse",
-        Connection="keep-alive, x-private-hop",
-        **{"x-private-hop": "1", "Keep-Alive": "timeout=5", "TE": "trailers", "x-app": "kept"},
+        headers={
+            "Connection": "keep-alive, x-private-hop",
+            "x-private-hop": "1",
+            "Keep-Alive": "timeout=5",
+            "TE": "trailers",
+            "x-app": "kept",
+        },
     )
     seen = stack.fake.seen[-1]
     headers = {k.lower(): v for k, v in seen.headers}
@@ -123,7 +130,11 @@ def test_non_streamed_call_is_a_span(stack: Stack, telemetry: Telemetry) -> None
 def test_callers_traceparent_is_the_parent(stack: Stack, telemetry: Telemetry) -> None:
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     parent = "00f067aa0ba902b7"
-    _post(stack.url, "otel-contrib__text_stream.sse", traceparent=f"00-{trace_id}-{parent}-01")
+    _post(
+        stack.url,
+        "otel-contrib__text_stream.sse",
+        headers={"traceparent": f"00-{trace_id}-{parent}-01"},
+    )
     (span,) = telemetry.finished()
     assert f"{span.context.trace_id:032x}" == trace_id
     assert span.parent is not None and f"{span.parent.span_id:016x}" == parent
