@@ -5,7 +5,7 @@ integration, larger, is split into ``tests/instrumentation/test_openai_*.py``).
 
 Cross-cutting properties with no single module are in ``tests/reliability/`` (faults, load,
 abandonment, collector down, privacy, property tests), the dashboards and alerts in
-``tests/test_dash_*.py``. Every test builds telemetry and streams with ``tests/support.py``; its
+``tests/dashboards/``. Every test builds telemetry and streams with ``tests/support.py``; its
 fixtures (``telemetry``, ``instrumented``, ``clock``) are in ``tests/conftest.py``; recorded
 transcripts are in ``tests/fixtures/`` with their sources.
 """

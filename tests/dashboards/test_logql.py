@@ -45,9 +45,9 @@ from opentelemetry.sdk.trace import TracerProvider
 import otel_responses
 from otel_responses._logging import OTelLogProcessor
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "dashboards" / "grafana").glob("*.json"))
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 SERVICE = "otel-responses-logql"
 # Concrete values a user would pick, matching the records below (the seed stream is a gpt-4o

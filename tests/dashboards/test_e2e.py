@@ -67,10 +67,10 @@ import otel_responses
 from otel_responses import _registry as names
 from tests.proxy.support import Loop, Stack
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "dashboards" / "grafana").glob("*.json"))
 ALERTS = ROOT / "dashboards" / "prometheus" / "alerts.yml"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 SERVICE = "otel-responses-e2e"  # OTel service.name == Prometheus job, as the Collector maps it
 MODEL = "gpt-4o"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROM_DIR = ROOT / "dashboards" / "prometheus"
 DOCS = ROOT / "docs" / "dashboards.md"
 

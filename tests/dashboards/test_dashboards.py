@@ -1,4 +1,4 @@
-"""Static checks of the provisioned Grafana dashboards (their PromQL runs in test_dash_e2e)."""
+"""Static checks of the provisioned Grafana dashboards (their PromQL runs in test_e2e.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "dashboards" / "grafana"
 DASHBOARDS = sorted(GRAFANA.glob("*.json"))
 BUILTIN = {
@@ -174,6 +174,7 @@ def test_issue_panels_present() -> None:
     )
     for series in (
         "otel_responses_streams_total",
+        "otel_responses_stream_finish_reason",
         "otel_responses_rate_limit_hits_total",
         "otel_responses_rate_limit_retry_after_seconds_bucket",
         "otel_responses_rate_limit_remaining_requests",

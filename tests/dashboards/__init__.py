@@ -1,0 +1,1 @@
+"""Tests of dashboards/: Prometheus rules and config, Grafana dashboards, LogQL, compose, demo."""
