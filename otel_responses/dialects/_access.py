@@ -88,3 +88,67 @@ def type_of_payload(data: bytes) -> str:
     payload = loads(data)
     found = payload.get("type") if isinstance(payload, dict) else None
     return found if isinstance(found, str) else ""
+
+
+_DIGITS = b"0123456789"
+_OBFUSCATION = b'"obfuscation":"'
+
+
+def string_end(data: bytes, start: int) -> int:
+    """Index of the quote that closes the JSON string whose contents begin at ``start``; -1 if
+    it does not close in ``data``."""
+    at = data.find(b'"', start)
+    while at > 0 and data[at - 1] == 92:  # a backslash before it: escaped, unless escaped itself
+        slashes = len(data[start:at]) - len(data[start:at].rstrip(b"\\"))
+        if slashes % 2 == 0:
+            break
+        at = data.find(b'"', at + 1)
+    return at
+
+
+class DeltaShape:
+    """The shape of the last delta frame a dialect verified in full: a later frame with the same
+    bytes before its text and the same bytes after it — running counters' digits and an
+    ``"obfuscation"`` value aside — is the same kind of delta. Two comparisons instead of a scan
+    for every marker a delta must not carry (finish reasons, usage, errors...), which is what
+    makes the raw-bytes path of data-only dialects (Chat Completions, Gemini) cheap: their
+    chunks repeat the response's id, model and choice index around each token."""
+
+    __slots__ = ("_head", "_kind", "_tail")
+
+    def __init__(self) -> None:
+        self._head = b""
+        self._tail = b""
+        self._kind = ""
+
+    def learn(self, data: bytes, value_start: int, kind: str) -> None:
+        """``data`` is a verified delta of ``kind`` whose text value begins at ``value_start``."""
+        end = string_end(data, value_start)
+        if end < 0:
+            return
+        self._head = data[:value_start]
+        self._tail = _tail_shape(data, end)
+        self._kind = kind
+
+    def match(self, data: bytes) -> str | None:
+        """The kind of delta ``data`` is, if it has the learned shape; ``None`` otherwise."""
+        head = self._head
+        if not head or not data.startswith(head):
+            return None
+        end = string_end(data, len(head))
+        if end <= len(head) or _tail_shape(data, end) != self._tail:
+            return None  # (an empty text is no output: the full check decides it)
+        return self._kind
+
+
+def _tail_shape(data: bytes, end: int) -> bytes:
+    """What follows a frame's text, with digits and the obfuscation value removed."""
+    tail = data[end:]
+    cut = tail.find(_OBFUSCATION)
+    if cut >= 0:
+        cut += len(_OBFUSCATION)
+        close = tail.find(b'"', cut)
+        if close < 0 or not tail[cut:close].isalnum():
+            return tail  # not the plain token the API writes: compared as it is
+        tail = tail[:cut] + tail[close:]
+    return tail.translate(None, _DIGITS)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._access import field, integer, loads, text, type_of_payload
+from ._access import DeltaShape, field, integer, loads, text, type_of_payload
 from ._facts import Event, Kind, Reader, Sink, Usage
 from ._openai import OpenAIAPI, error_of
 
@@ -64,10 +64,10 @@ _DELTA_MARKERS = (
 )
 
 
-def _plain_delta(data: bytes) -> str | None:
-    """The delta type of a chunk that is certainly nothing but a delta, from its raw bytes;
-    ``None`` when it must be parsed. A marker cannot match inside a JSON string, where its
-    quotes would be escaped."""
+def _plain_delta(data: bytes) -> tuple[str, int] | None:
+    """The delta type of a chunk that is certainly nothing but a delta, from its raw bytes, and
+    where its text value begins (-1 for tool-call arguments); ``None`` when it must be parsed.
+    A marker cannot match inside a JSON string, where its quotes would be escaped."""
     for marker in _NOT_A_PLAIN_DELTA:
         if marker in data:
             return None
@@ -80,9 +80,9 @@ def _plain_delta(data: bytes) -> str | None:
     for marker, delta_type in _DELTA_MARKERS:
         at = data.find(marker)
         if at >= 0 and data[at + len(marker) : at + len(marker) + 1] != b'"':
-            return delta_type  # a non-empty string value
+            return delta_type, at + len(marker)  # a non-empty string value
     if b'"tool_calls":[{' in data:
-        return TOOL_CALL
+        return TOOL_CALL, -1
     return None
 
 
@@ -142,7 +142,7 @@ def usage_of(payload: Any) -> Usage | None:
 class ChatReader:
     """One Chat Completions stream (or non-streamed completion)."""
 
-    __slots__ = ("_done", "_error", "_reasons", "_seen", "_sink", "_started")
+    __slots__ = ("_done", "_error", "_reasons", "_seen", "_shape", "_sink", "_started")
 
     def __init__(self, sink: Sink) -> None:
         self._sink = sink
@@ -151,6 +151,7 @@ class ChatReader:
         self._error = False
         self._seen: set[int] = set()
         self._reasons: dict[int, str] = {}
+        self._shape = DeltaShape()
 
     def message(self, event_type: str, data: bytes) -> None:
         sink = self._sink
@@ -163,7 +164,13 @@ class ChatReader:
             sink.count(KEEP_ALIVE)  # some servers' keep-alive: counted, not an anomaly
             return
         if self._started and event_type != "error" and not sink.capturing:
-            delta_type = _plain_delta(data)
+            delta_type = self._shape.match(data)
+            if delta_type is None:
+                found = _plain_delta(data)
+                if found is not None:
+                    delta_type, value_start = found
+                    if value_start >= 0:
+                        self._shape.learn(data, value_start, delta_type)
             if delta_type is not None:
                 sink.delta(delta_type, None)
                 return

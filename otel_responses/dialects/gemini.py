@@ -52,7 +52,7 @@ import re
 from typing import Any
 
 from .._redact import redact
-from ._access import as_mapping, code, field, integer, loads, lowered, text
+from ._access import DeltaShape, as_mapping, code, field, integer, loads, lowered, text
 from ._durations import parse_duration, retry_after
 from ._facts import ErrorFacts, Event, HTTPFacts, Kind, RateLimit, Reader, RequestFacts, Sink, Usage
 
@@ -91,27 +91,31 @@ _TEXT_KEY_LEN = len(_TEXT_KEY)
 _WINDOW_UNITS = (("PerMinute", "M"), ("PerDay", "D"), ("PerHour", "H"))
 
 
-def _raw_has_text(data: bytes) -> bool:
-    """A ``"text"`` key with a non-empty string value, from the raw bytes."""
+def _raw_text_start(data: bytes) -> int:
+    """Where the first non-empty ``"text"`` string value begins, from the raw bytes; -1 if
+    there is none."""
     at = data.find(_TEXT_KEY)
     while at >= 0:
-        rest = data[at + _TEXT_KEY_LEN : at + _TEXT_KEY_LEN + 8].lstrip()
-        if rest.startswith(b'"') and not rest.startswith(b'""'):
-            return True
-        at = data.find(_TEXT_KEY, at + _TEXT_KEY_LEN)
-    return False
+        start = at + _TEXT_KEY_LEN
+        rest = data[start : start + 8]
+        skipped = len(rest) - len(rest.lstrip())
+        if rest[skipped : skipped + 1] == b'"' and rest[skipped + 1 : skipped + 2] != b'"':
+            return start + skipped + 1
+        at = data.find(_TEXT_KEY, start)
+    return -1
 
 
-def _plain_delta(data: bytes) -> str | None:
-    """The delta type of a frame that is certainly nothing but output, from its raw bytes;
-    ``None`` when it must be parsed."""
+def _plain_delta(data: bytes) -> tuple[str, int] | None:
+    """The delta type of a frame that is certainly nothing but output, from its raw bytes, and
+    where its text value begins (-1 when it carries none); ``None`` when it must be parsed."""
     for marker in _NOT_A_PLAIN_DELTA:
         if marker in data:
             return None
+    text_start = _raw_text_start(data)
     for marker, delta_type in _PART_MARKERS:
         if marker in data:
-            return delta_type
-    return TEXT if _raw_has_text(data) else None
+            return delta_type, text_start if delta_type == THOUGHT else -1
+    return (TEXT, text_start) if text_start >= 0 else None
 
 
 def _get(obj: Any, camel: str, snake: str) -> Any:
@@ -225,7 +229,7 @@ def _first_object(body: Any) -> Any:
 class GeminiReader:
     """One Gemini stream (or non-streamed response)."""
 
-    __slots__ = ("_blocked", "_error", "_last", "_reasons", "_seen", "_sink", "_started")
+    __slots__ = ("_blocked", "_error", "_last", "_reasons", "_seen", "_shape", "_sink", "_started")
 
     def __init__(self, sink: Sink) -> None:
         self._sink = sink
@@ -235,12 +239,19 @@ class GeminiReader:
         self._seen: set[int] = set()
         self._reasons: dict[int, str] = {}
         self._last: bytes | None = None
+        self._shape = DeltaShape()
         """The last frame taken on the fast path, while no later frame was parsed."""
 
     def message(self, event_type: str, data: bytes) -> None:
         sink = self._sink
         if self._started and not sink.capturing:
-            delta_type = _plain_delta(data)
+            delta_type = self._shape.match(data)
+            if delta_type is None:
+                found = _plain_delta(data)
+                if found is not None:
+                    delta_type, text_start = found
+                    if text_start >= 0:
+                        self._shape.learn(data, text_start, delta_type)
             if delta_type is not None:
                 self._last = data
                 sink.delta(delta_type, None)

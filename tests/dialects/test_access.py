@@ -1,0 +1,81 @@
+"""The raw-bytes helpers the dialects share: JSON string ends and the learned delta shape."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from otel_responses.dialects._access import DeltaShape, string_end
+
+
+def chunk(text: str, *, finish: str | None = None, usage: object = None, obf: str = "a1") -> bytes:
+    payload = {
+        "id": "chatcmpl-1",
+        "created": 1700000000,
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}],
+        "usage": usage,
+        "obfuscation": obf,
+    }
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def learned(first: bytes) -> DeltaShape:
+    shape = DeltaShape()
+    shape.learn(first, first.index(b'"content":"') + len(b'"content":"'), "content")
+    return shape
+
+
+@pytest.mark.parametrize(
+    ("raw", "start", "end"),
+    [
+        (b'"abc" x', 1, 4),
+        (b'"a\\"b" x', 1, 5),
+        (b'"a\\\\" x', 1, 4),  # an escaped backslash, then the closing quote
+        (b'"a\\\\\\"b" x', 1, 7),
+        (b'"open', 1, -1),
+    ],
+)
+def test_string_end(raw: bytes, start: int, end: int) -> None:
+    assert string_end(raw, start) == end
+
+
+def test_a_delta_of_the_learned_shape_matches_whatever_its_text() -> None:
+    shape = learned(chunk("Hello"))
+    assert shape.match(chunk(' wor"ld \\ "finish_reason":"stop"', obf="Zz9")) == "content"
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        chunk("x", finish="stop"),  # a finish reason in the tail
+        chunk("x", usage={"prompt_tokens": 1}),  # usage in the tail
+        chunk(""),  # no text: not output
+        chunk("x", obf="not alnum!"),
+        chunk("x").replace(b'"index":0', b'"index":1'),  # another choice: another head
+        b"",
+    ],
+)
+def test_anything_else_is_left_to_the_full_check(other: bytes) -> None:
+    assert learned(chunk("Hello")).match(other) is None
+
+
+def test_running_counters_digits_do_not_change_the_shape() -> None:
+    def frame(text: str, tokens: int) -> bytes:
+        return (
+            b'{"candidates": [{"content": {"parts": [{"text": "'
+            + text.encode()
+            + b'"}]}}],"usageMetadata": {"promptTokenCount": '
+            + str(tokens).encode()
+            + b"}}"
+        )
+
+    shape = DeltaShape()
+    first = frame("a", 5)
+    shape.learn(first, first.index(b'"text": "') + len(b'"text": "'), "gemini.text.delta")
+    assert shape.match(frame("bc", 1234)) == "gemini.text.delta"
+    assert shape.match(frame("bc", 12).replace(b"}}", b'},"finishReason": "STOP"}')) is None
+
+
+def test_nothing_learned_matches_nothing() -> None:
+    assert DeltaShape().match(chunk("x")) is None
