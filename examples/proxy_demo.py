@@ -4,13 +4,15 @@ instrumented at all.
 The ``proxy-demo`` service of docker-compose.yml runs this. It does two things in one process:
 
 * **the upstream** (``PROXY_DEMO_LISTEN``, default ``0.0.0.0:8080``): an HTTP server that answers
-  ``POST …/responses`` with the transcripts in ``examples/`` — ``.sse`` files streamed frame by
+  each call with one of the transcripts in ``examples/`` — ``.sse`` files streamed frame by
   frame with network-like pauses (a first-chunk wait, then 20-60 ms between frames), and
   ``.http.json`` files answered as the HTTP errors they recorded;
 * **the client** (``PROXY_DEMO_WORKERS`` loops, default 2): plain HTTP requests, no OpenTelemetry,
-  no SDK, to ``OTEL_RESPONSES_PROXY_URL`` (default ``http://proxy:8787``) + ``/v1/responses``,
-  exactly what an app in any language does once its base URL points at the proxy. About one
-  call in ten hangs up mid-stream, so the dashboards also show ``cancelled`` streams.
+  no SDK, to ``OTEL_RESPONSES_PROXY_URL`` (default ``http://proxy:8787``) + the path of the
+  transcript's API (``/v1/responses``, ``/v1/chat/completions``, ``/v1/messages``,
+  ``/v1beta/models/…:streamGenerateContent``), exactly what an app in any language does once its
+  base URL points at the proxy. About one call in ten hangs up mid-stream, so the dashboards also
+  show ``cancelled`` streams.
 
 All telemetry comes from the proxy, which forwards these requests to the upstream here
 (``--upstream http://proxy-demo:8080``) and exports over OTLP. Needs aiohttp (the ``proxy``
@@ -29,6 +31,16 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 from multidict import CIMultiDict
+
+from otel_responses.dialects import detect
+
+PATHS = {
+    "responses": "/v1/responses",
+    "chat_completions": "/v1/chat/completions",
+    "anthropic_messages": "/v1/messages",
+    "gemini": "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+}
+"""Where an app would send a call of each API (the proxy picks the dialect by the path)."""
 
 HERE = Path(__file__).resolve().parent
 
@@ -51,6 +63,18 @@ def _load(folder: Path) -> dict[str, Any]:
         elif path.name.endswith(".http.json"):
             out[path.name] = json.loads(path.read_text())
     return out
+
+
+def _path_of(recorded: Any) -> str:
+    """The API path of a transcript, from its first frame (or its error body)."""
+    if isinstance(recorded, dict):
+        event, data = "", str(recorded.get("body", "")).encode()
+    else:
+        lines = recorded[0].decode("utf-8", "replace").splitlines() if recorded else []
+        event = next((ln[6:].strip() for ln in lines if ln.startswith("event:")), "")
+        data = "\n".join(ln[5:].lstrip() for ln in lines if ln.startswith("data:")).encode()
+    dialect = detect(event, data)
+    return PATHS[dialect.name if dialect is not None else "responses"]
 
 
 class Upstream:
@@ -98,16 +122,22 @@ class Upstream:
         return response
 
 
-async def _client(base: str, stop: asyncio.Event) -> None:
+async def _client(base: str, paths: dict[str, str], stop: asyncio.Event) -> None:
     """One plain-HTTP caller: a request, the whole stream (or a hang-up), a pause, again."""
     body = json.dumps({"model": "gpt-4o", "input": "Tell me about the weather.", "stream": True})
+    names = sorted(paths)
     async with ClientSession(timeout=ClientTimeout(total=120)) as session:
         while not stop.is_set():
+            name = random.choice(names)
             try:
                 async with session.post(
-                    base + "/v1/responses",
+                    base + paths[name],
                     data=body,
-                    headers={"Content-Type": "application/json", "Authorization": "Bearer demo"},
+                    headers={
+                        "Content-Type": "application/json",
+                        "Authorization": "Bearer demo",
+                        "x-demo-transcript": name,
+                    },
                 ) as response:
                     hang_up = random.random() < 0.1
                     received = 0
@@ -126,7 +156,9 @@ async def main() -> None:
     proxy_url = os.environ.get("OTEL_RESPONSES_PROXY_URL", "http://proxy:8787").rstrip("/")
     workers = int(os.environ.get("PROXY_DEMO_WORKERS", "2"))
     duration = float(os.environ.get("PROXY_DEMO_DURATION_S", "0"))
-    upstream = Upstream(_load(Path(os.environ.get("DEMO_EXAMPLES", HERE))))
+    transcripts = _load(Path(os.environ.get("DEMO_EXAMPLES", HERE)))
+    paths = {name: _path_of(recorded) for name, recorded in transcripts.items()}
+    upstream = Upstream(transcripts)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", upstream.handle)
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
@@ -137,7 +169,7 @@ async def main() -> None:
     if duration > 0:
         asyncio.get_running_loop().call_later(duration, stop.set)
     try:
-        await asyncio.gather(*(_client(proxy_url, stop) for _ in range(workers)))
+        await asyncio.gather(*(_client(proxy_url, paths, stop) for _ in range(workers)))
     finally:
         await runner.cleanup()
 
