@@ -3,7 +3,7 @@
 Run ``python dashboards/grafana/build_dashboards.py`` after editing; it rewrites
 ``otel-responses-overview.json`` and ``otel-responses-rate-limits.json`` beside it.
 ``tests/dashboards/test_dashboards.py`` fails when the committed JSON and this script disagree,
-``tests/tests/dashboards/test_e2e.py.py`` runs every PromQL expression below against a real Prometheus and
+``tests/dashboards/test_e2e.py`` runs every PromQL expression below against a real Prometheus and
 ``tests/dashboards/test_logql.py`` checks every LogQL query the way Loki would.
 
 Built on Grafana's own ``grafana-foundation-sdk`` (the ``11.3`` build, matching the
