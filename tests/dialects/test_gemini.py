@@ -231,10 +231,16 @@ def test_the_corpus_is_all_there() -> None:
     rows = (GEMINI / "SOURCES.md").read_text()
     for path in [*STREAMS, *HTTP_ERRORS]:
         assert f"`{path.name}`" in rows, path.name
-    for path in [*STREAMS, *HTTP_ERRORS]:  # unchanged copies of the shared corpus
-        shared = Path("/work/shared/corpus/gemini") / path.name
-        if shared.exists():
-            assert shared.read_bytes() == path.read_bytes(), path.name
+
+
+def test_the_copies_equal_the_shared_corpus() -> None:
+    """The fixtures are unchanged copies of ``../shared/corpus/gemini`` (beside the clone in
+    this project's CI; elsewhere the check says it cannot run)."""
+    corpus = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "gemini"
+    if not corpus.is_dir():
+        pytest.skip(f"the shared corpus is not beside this clone ({corpus})")
+    for path in [*STREAMS, *HTTP_ERRORS]:
+        assert (corpus / path.name).read_bytes() == path.read_bytes(), path.name
 
 
 def test_the_expectations_are_not_vacuous() -> None:
