@@ -32,7 +32,7 @@ from yarl import URL
 
 from .._hook import ResponseStreamHook
 from ._config import Router, Upstream
-from ._dialects import dialect_of, gemini_model, routing_dialect
+from ._dialects import dialect_of, request_facts
 
 log = logging.getLogger("otel_responses.proxy")
 
@@ -78,16 +78,6 @@ class ProxySettings:
     max_upstream_connections: int = 0
 
 
-def _hook_parameters() -> frozenset[str]:
-    try:
-        return frozenset(inspect.signature(ResponseStreamHook).parameters)
-    except (TypeError, ValueError):  # pragma: no cover - a signature is always readable
-        return frozenset()
-
-
-_HOOK_PARAMETERS = _hook_parameters()
-
-
 def new_hook(
     *,
     dialect: str,
@@ -103,21 +93,17 @@ def new_hook(
     The hook starts its span from the current context, so the caller's context is attached just
     around its creation and detached right after (the proxy's own context stays clean).
     """
-    extra: dict[str, Any] = {}
-    if "dialect" in _HOOK_PARAMETERS:
-        extra["dialect"] = dialect
-    if "attributes" in _HOOK_PARAMETERS:
-        extra["attributes"] = {UPSTREAM_ATTRIBUTE: upstream.name}
     token = context.attach(extract(headers))
     try:
         return ResponseStreamHook(
+            dialect=dialect,
+            attributes={UPSTREAM_ATTRIBUTE: upstream.name},
             model=model,
             server_address=upstream.host,
             server_port=upstream.port,
             stream=stream,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
-            **extra,
         )
     finally:
         context.detach(token)
@@ -133,23 +119,15 @@ def _connection_tokens(headers: Any) -> set[str]:
     }
 
 
-def _request_facts(path: str, content_type: str, body: bytes) -> tuple[str | None, bool]:
-    """``(model, stream)`` of a request: the Gemini path, else the JSON body's fields."""
-    gemini = gemini_model(path)
-    if gemini is not None:
-        return gemini
+def _json_body(content_type: str, body: bytes) -> Any:
+    """The request body parsed as JSON when it is JSON and within the parse bound, else
+    ``None`` (the dialect then reads only the path)."""
     if not body or len(body) > MODEL_PARSE_BOUND or "json" not in content_type.lower():
-        return None, False
+        return None
     try:
-        payload = json.loads(body)
+        return json.loads(body)
     except ValueError:
-        return None, False
-    if not isinstance(payload, dict):
-        return None, False
-    model = payload.get("model")
-    return (model[:256] if isinstance(model, str) and model else None), payload.get(
-        "stream"
-    ) is True
+        return None
 
 
 class _BodyTooLarge(Exception):
@@ -288,7 +266,7 @@ class Proxy:
         status = 0
         upstream_name = "-"
         try:
-            route = self.router.route(request.method, request.rel_url.raw_path, routing_dialect)
+            route = self.router.route(request.method, request.rel_url.raw_path, dialect_of)
             if route is None:
                 status = 404
                 return web.Response(
@@ -328,11 +306,16 @@ class Proxy:
         dialect = dialect_of(request.method, upstream.host, path)
         hook: ResponseStreamHook | None = None
         if dialect is not None:
-            model, stream = _request_facts(path, request.headers.get("Content-Type", ""), body)
+            facts = request_facts(
+                request.method,
+                upstream.host,
+                path,
+                _json_body(request.headers.get("Content-Type", ""), body),
+            )
             hook = new_hook(
                 dialect=dialect,
-                model=model,
-                stream=stream,
+                model=facts.model,
+                stream=facts.stream,
                 upstream=upstream,
                 headers=request.headers,
                 tracer_provider=self.tracer_provider,

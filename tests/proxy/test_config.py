@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from otel_responses.proxy import Router, UpstreamSyntaxError, parse_upstream
-from otel_responses.proxy._dialects import routing_dialect
+from otel_responses.proxy._dialects import dialect_of
 
 
 def test_forms() -> None:
@@ -55,7 +55,7 @@ def test_route_precedence() -> None:
     )
 
     def where(method: str, path: str) -> tuple[str, str] | None:
-        route = router.route(method, path, routing_dialect)
+        route = router.route(method, path, dialect_of)
         return None if route is None else (route.upstream.host, route.path)
 
     assert where("POST", "/a/v1/x") == ("a.example", "/base/v1/x")
@@ -69,7 +69,7 @@ def test_route_precedence() -> None:
 
 def test_no_default_means_404() -> None:
     router = Router([parse_upstream("/x=https://x.example")])
-    assert router.route("GET", "/y", routing_dialect) is None
+    assert router.route("GET", "/y", dialect_of) is None
 
 
 @pytest.mark.parametrize(
