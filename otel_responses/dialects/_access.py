@@ -7,7 +7,7 @@ Events reach a dialect as raw JSON (parsed here), as dicts, or as SDK (pydantic)
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 MAX_TEXT = 256
@@ -129,6 +129,22 @@ class DeltaShape:
         self._head = data[:value_start]
         self._tail = _tail_shape(data, end)
         self._kind = kind
+
+    def recognise(
+        self, data: bytes, full_check: Callable[[bytes], tuple[str, int] | None]
+    ) -> str | None:
+        """The kind of delta ``data`` is: by its learned shape, else by ``full_check`` (which
+        gives the kind and where the text begins, -1 for none), whose answer is then learned;
+        ``None`` when it is no plain delta."""
+        kind = self.match(data)
+        if kind is None:
+            found = full_check(data)
+            if found is None:
+                return None
+            kind, value_start = found
+            if value_start >= 0:
+                self.learn(data, value_start, kind)
+        return kind
 
     def match(self, data: bytes) -> str | None:
         """The kind of delta ``data`` is, if it has the learned shape; ``None`` otherwise."""

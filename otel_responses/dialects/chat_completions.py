@@ -164,13 +164,7 @@ class ChatReader:
             sink.count(KEEP_ALIVE)  # some servers' keep-alive: counted, not an anomaly
             return
         if self._started and event_type != "error" and not sink.capturing:
-            delta_type = self._shape.match(data)
-            if delta_type is None:
-                found = _plain_delta(data)
-                if found is not None:
-                    delta_type, value_start = found
-                    if value_start >= 0:
-                        self._shape.learn(data, value_start, delta_type)
+            delta_type = self._shape.recognise(data, _plain_delta)
             if delta_type is not None:
                 sink.delta(delta_type, None)
                 return

@@ -245,13 +245,7 @@ class GeminiReader:
     def message(self, event_type: str, data: bytes) -> None:
         sink = self._sink
         if self._started and not sink.capturing:
-            delta_type = self._shape.match(data)
-            if delta_type is None:
-                found = _plain_delta(data)
-                if found is not None:
-                    delta_type, text_start = found
-                    if text_start >= 0:
-                        self._shape.learn(data, text_start, delta_type)
+            delta_type = self._shape.recognise(data, _plain_delta)
             if delta_type is not None:
                 self._last = data
                 sink.delta(delta_type, None)
