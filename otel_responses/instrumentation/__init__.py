@@ -16,10 +16,7 @@ its module.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Collection
 from typing import Any
-
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from . import _openai
 from ._anthropic import AnthropicInstrumentor
@@ -30,6 +27,7 @@ from ._httpx import (
     instrument_httpx,
     uninstrument_httpx,
 )
+from ._instrumentor import PatchingInstrumentor
 from .package import _instruments
 
 __all__ = [
@@ -45,21 +43,13 @@ __all__ = [
 ]
 
 
-class OpenAIResponsesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class OpenAIResponsesInstrumentor(PatchingInstrumentor):
     """Traces the openai SDK's Responses and Chat Completions calls: one span per call, with
-    span events, metrics and logs from the SSE stream (see ``docs/telemetry.md``).
+    span events, metrics and logs from the SSE stream (see ``docs/telemetry.md``)."""
 
-    ``instrument(tracer_provider=..., meter_provider=...)``; without them, the global providers.
-    """
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _openai.patch(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _openai.unpatch()
+    dependencies = _instruments
+    patcher = staticmethod(_openai.patch)
+    unpatcher = staticmethod(_openai.unpatch)
 
 
 def instrument(*, tracer_provider: Any = None, meter_provider: Any = None) -> None:

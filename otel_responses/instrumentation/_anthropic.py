@@ -16,12 +16,10 @@ hook, so the span carries ``overloaded_error`` (see :mod:`._httpx`).
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-
 from . import _stainless
+from ._instrumentor import PatchingInstrumentor
 
 _instruments = ("anthropic >= 1.0",)
 """1.0 introduced ``_attempt_request``, the per-attempt method wrapped."""
@@ -37,16 +35,11 @@ def unpatch() -> None:
     _stainless.unpatch(_stainless.ANTHROPIC)
 
 
-class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class AnthropicInstrumentor(PatchingInstrumentor):
     """Traces the anthropic SDK's Messages calls (``Anthropic``/``AsyncAnthropic`` and the
     Vertex clients; ``messages`` and ``beta.messages``): one span per call, with span events,
     metrics and logs from the stream (see ``docs/telemetry.md``)."""
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
-
-    def _instrument(self, **kwargs: Any) -> None:
-        patch(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        unpatch()
+    dependencies = _instruments
+    patcher = staticmethod(patch)
+    unpatcher = staticmethod(unpatch)

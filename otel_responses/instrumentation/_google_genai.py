@@ -38,12 +38,11 @@ from __future__ import annotations
 import functools
 import json
 import weakref
-from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import _faults
@@ -51,6 +50,7 @@ from .. import _registry as names
 from .._hook import ResponseStreamHook
 from ..dialects import get
 from ._httpx import _MODULES, active, observe_response
+from ._instrumentor import PatchingInstrumentor
 
 _instruments = ("google-genai >= 1.0",)
 _DIALECT = get("gemini")
@@ -471,16 +471,11 @@ def unpatch() -> None:
     _providers["meter_provider"] = None
 
 
-class GoogleGenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class GoogleGenAIInstrumentor(PatchingInstrumentor):
     """Traces google-genai's ``generate_content`` and ``generate_content_stream`` calls (sync and
     ``client.aio``; Gemini API and Vertex AI): one span per HTTP call, with span events, metrics
     and logs from the stream (see ``docs/telemetry.md``)."""
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
-
-    def _instrument(self, **kwargs: Any) -> None:
-        patch(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        unpatch()
+    dependencies = _instruments
+    patcher = staticmethod(patch)
+    unpatcher = staticmethod(unpatch)
