@@ -192,10 +192,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def black_hole() -> Iterator[int]:
-    """Accepts connections and never reads or answers (at most 64, for at most 120 s)."""
+def black_hole(*, accept: bool = True) -> Iterator[int]:
+    """Accepts connections and never reads or answers (at most 64, for at most 120 s); with
+    ``accept=False`` it only listens: the kernel completes the handshakes (up to the backlog)
+    and nothing ever takes them."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
+    if not accept:
+        server.listen(128)
+        try:
+            yield int(server.getsockname()[1])
+        finally:
+            server.close()
+        return
     server.listen(64)
     server.settimeout(0.2)
     held: list[socket.socket] = []
@@ -266,13 +275,14 @@ def grpc_unavailable() -> Iterator[int]:
 
 
 @contextmanager
-def collector(kind: str, protocol: str) -> Iterator[int]:
+def collector(kind: str, protocol: str, *, accept: bool = True) -> Iterator[int]:
     """The port of a collector that is not there: ``refused`` (nothing listens), ``black_hole``
-    (accepts, never answers), or ``unavailable`` (HTTP 503 / gRPC UNAVAILABLE for ``protocol``)."""
+    (never answers; ``accept`` as for :func:`black_hole`), or ``unavailable`` (HTTP 503 / gRPC
+    UNAVAILABLE for ``protocol``)."""
     if kind == "refused":
         yield free_port()
     elif kind == "black_hole":
-        with black_hole() as port:
+        with black_hole(accept=accept) as port:
             yield port
     elif protocol == "http":
         with http_503() as port:

@@ -17,8 +17,7 @@ import time
 import pytest
 
 from tests.conftest import FIXTURES
-from tests.otlp_receiver import GrpcReceiver, HttpReceiver
-from tests.test_configure import collector
+from tests.otlp_receiver import GrpcReceiver, HttpReceiver, collector
 
 SEED = FIXTURES / "seed__failed-rate-limit.sse"
 TEXT = FIXTURES / "otel-contrib__text_stream.sse"
@@ -42,7 +41,7 @@ def cli(*args: str, **env: str) -> tuple[subprocess.CompletedProcess[str], float
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 @pytest.mark.parametrize("kind", ["refused", "black_hole", "unavailable"])
 def test_unreachable_endpoint_is_one_line_and_a_failure(kind: str, protocol: str) -> None:
-    with collector(kind, protocol) as port:
+    with collector(kind, protocol, accept=False) as port:
         endpoint = f"http://127.0.0.1:{port}"
         done, took = cli(
             "replay",

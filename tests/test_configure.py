@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -22,23 +21,18 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from concurrent import futures
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 import structlog
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
 from otel_responses import OTelLogProcessor, _configure, add_trace_context, configure, replay
 from otel_responses._configure import Configured, ConfigureWarning
 from tests.conftest import FIXTURES
-from tests.otlp_receiver import GrpcReceiver, HttpReceiver, Received
+from tests.otlp_receiver import GrpcReceiver, HttpReceiver, Received, collector, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = FIXTURES / "seed__failed-rate-limit.sse"
@@ -50,91 +44,7 @@ EXIT_BOUND_S = 2.0  # the default bound: from the end of the work to the process
 TEARDOWN_RESERVE_S = min(EXIT_BOUND_S / 2, _configure._EXIT_RESERVE_MAX)
 
 
-# --- collectors that are not there ----------------------------------------------------------
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (connections are refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def black_hole() -> Iterator[int]:
-    """Listens and never accepts: the kernel completes the TCP handshake (up to the backlog),
-    then nothing is ever read or answered."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(128)
-    try:
-        yield int(server.getsockname()[1])
-    finally:
-        server.close()
-
-
-@contextmanager
-def http_503() -> Iterator[int]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            self.send_response(503)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _Unavailable:
-    def Export(self, request: Any, context: Any) -> Any:
-        context.abort(grpc.StatusCode.UNAVAILABLE, "collector overloaded")
-
-
-@contextmanager
-def grpc_unavailable() -> Iterator[int]:
-    """The gRPC form of a 503: every Export answers UNAVAILABLE."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    for module, base, add in (
-        (trace_service_pb2_grpc, "TraceServiceServicer", "add_TraceServiceServicer_to_server"),
-        (
-            metrics_service_pb2_grpc,
-            "MetricsServiceServicer",
-            "add_MetricsServiceServicer_to_server",
-        ),
-        (logs_service_pb2_grpc, "LogsServiceServicer", "add_LogsServiceServicer_to_server"),
-    ):
-        servicer = type(base, (_Unavailable, getattr(module, base)), {})()
-        getattr(module, add)(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield port
-    finally:
-        server.stop(grace=None)
-
-
-@contextmanager
-def collector(kind: str, protocol: str) -> Iterator[int]:
-    if kind == "refused":
-        yield free_port()
-    elif kind == "black_hole":
-        with black_hole() as port:
-            yield port
-    elif protocol == "grpc":
-        with grpc_unavailable() as port:
-            yield port
-    else:
-        with http_503() as port:
-            yield port
+# --- collectors that are not there: tests/otlp_receiver.py's; the black hole here only listens
 
 
 @pytest.fixture(autouse=True)
@@ -607,7 +517,7 @@ def run_app(env: dict[str, str]) -> Exit:
 def test_dead_collector_exit_is_bounded_and_said_once(
     kind: str, protocol: str, signal: str
 ) -> None:
-    with collector(kind, protocol) as port:
+    with collector(kind, protocol, accept=False) as port:
         env = {
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
             "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
