@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,47 @@ def test_other_line_ends_and_random_chunking(path: Path, newline: bytes) -> None
         cuts = sorted(rng.sample(range(1, len(body)), 25))
         chunks = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
         assert _decode(chunks) == expected
+
+
+def _frames(body: bytes) -> list[bytes]:
+    """``body`` cut after every blank line: one chunk per frame, as most servers send."""
+    cuts = [m.end() for m in re.finditer(rb"(?:\r\n|\r|\n)(?:\r\n|\r|\n)", body)]
+    return [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True) if a < b]
+
+
+@pytest.mark.parametrize(
+    "path", sorted(FIXTURES.rglob("*.sse")), ids=lambda p: f"{p.parent.name}/{p.name}"
+)
+def test_one_frame_per_chunk_gives_the_same_events(path: Path) -> None:
+    # The decoder's short path for a chunk that is exactly one frame, in every dialect's
+    # recordings (Gemini's have CRLF line ends and take the general path).
+    body = path.read_bytes()
+    expected = reference_decode(body)
+    assert len(_frames(body)) >= len(expected) > 0
+    assert _decode(_frames(body)) == expected
+
+
+def test_one_frame_per_chunk_of_every_shape() -> None:
+    frames = [
+        b"event: a\ndata: 1\n\n",
+        b"data: 2\n\n",
+        b": comment\n\n",
+        b"event:b\ndata:3\n\n",  # no space after the colons
+        b"id: 9\ndata: 4\n\n",
+        b"data: 5\ndata: 6\n\n",  # multi-line data
+        b"event: c\n\n",  # no data: not dispatched, and the type does not leak
+        b"data: 7\n\n",
+        b"data:\n\n",
+        b"data: " + b"z" * 80 + b"\n\n",  # oversized, alone in its chunk
+        b"event: d\ndata: 8\r\n\r\n",
+        b"data: 9\n\ndata: 10\n\n",  # two frames in one chunk
+        b"event: e\ndata: 11\n",  # a frame cut by the chunk...
+        b"\n",  # ...and its blank line
+        b"data: 12\n\n",
+    ]
+    expected = [e for e in reference_decode(b"".join(frames)) if len(e[1]) <= 64]
+    assert [data for _, data in expected][-3:] == [b"10", b"11", b"12"]
+    assert _decode(frames, max_line_bytes=64) == expected
 
 
 def test_one_byte_chunks() -> None:

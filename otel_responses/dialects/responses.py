@@ -22,7 +22,6 @@ _TERMINAL = {
     "response.failed": "failed",
 }
 _SEQ_KEY = b'"sequence_number":'
-_SEQ_KEY_LEN = len(_SEQ_KEY)
 _TEXT_DELTA = "response.output_text.delta"
 _PATH = re.compile(r"/responses/?$")
 _RESUME_PATH = re.compile(r"/responses/[A-Za-z0-9_\-]+/?$")
@@ -42,14 +41,15 @@ def _is_delta(event_type: str) -> bool:
 def _raw_sequence(data: bytes) -> int | None:
     """The ``sequence_number`` read from raw JSON without parsing it. The key cannot match
     inside a JSON string (its quotes would be escaped there), so the last occurrence is the
-    event's own field; its value ends at the next ``,`` or ``}``."""
-    at = data.rfind(_SEQ_KEY)
-    if at < 0:
+    event's own field; its value ends at the next ``,`` or ``}``.
+
+    (``rpartition``/``partition`` rather than ``rfind``/``find``: on CPython 3.11 the latter
+    parse their arguments with a format string built per call, the dearest step here.)"""
+    _, key, tail = data.rpartition(_SEQ_KEY)
+    if not key:
         return None
-    at += _SEQ_KEY_LEN
-    end = data.find(b",", at)
     try:
-        seq = int(data[at:end] if end > 0 else data[at:].rstrip(b"} \t\r\n"))
+        seq = int(tail.partition(b",")[0].rstrip(b"} \t\r\n"))
     except ValueError:
         return None
     return seq if seq >= 0 else None
