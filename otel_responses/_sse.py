@@ -25,6 +25,9 @@ few MiB base64); small enough that a stream with no line ends cannot exhaust mem
 
 _BOM = b"\xef\xbb\xbf"
 _TYPE_CACHE_MAX = 256
+_TYPES: dict[bytes, str] = {}
+"""Event type names decoded once per process (bounded: a hostile server's names are decoded
+each time once it is full)."""
 
 
 class SSEMessage(NamedTuple):
@@ -66,7 +69,6 @@ class SSEDecoder:
         "_pending",
         "_pending_size",
         "_skip_lf",
-        "_types",
         "last_event_id",
         "oversized_lines",
         "retry",
@@ -98,7 +100,6 @@ class SSEDecoder:
         self._event = b""
         self._data: list[bytes] = []
         self._data_size = 0
-        self._types: dict[bytes, str] = {}
         self.last_event_id: str | None = None
         self.retry: int | None = None
         self.oversized_lines = 0
@@ -140,9 +141,9 @@ class SSEDecoder:
         )
 
     def _dispatch(self, event: bytes, payload: bytes) -> None:
-        name = self._types.get(event)
+        name = _TYPES.get(event)
         if name is None:
-            name = self._type_name(event)
+            name = _type_name(event)
         try:
             self._on_message(name, payload)
         except Exception as exc:
@@ -270,11 +271,12 @@ class SSEDecoder:
         self._event = event
         self._frame_broken = broken
 
-    def _type_name(self, event: bytes) -> str:
-        name = event.decode("utf-8", "replace")
-        if len(self._types) < _TYPE_CACHE_MAX:
-            self._types[event] = name
-        return name
+
+def _type_name(event: bytes) -> str:
+    name = event.decode("utf-8", "replace")
+    if len(_TYPES) < _TYPE_CACHE_MAX:
+        _TYPES[event] = name
+    return name
 
 
 def decode_all(body: bytes, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> list[SSEMessage]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -22,40 +22,48 @@ _SCHEMA_URL = Schemas.V1_41_1.value
 
 
 AttributeKey = tuple[tuple[str, Any], ...]
+"""A metric attribute set as sorted ``(name, value)`` pairs: hashable, built once per stream."""
 
 
 class CumulativeCounter:
     """A counter whose totals live in a dict and reach the SDK only when it collects.
 
     A stream adds one point per event type it saw; through a synchronous counter that is one
-    SDK call (several µs, attribute validation and hashing) per type per stream. Here an add is
-    a dict update under a lock, and the SDK reads the totals through an observable counter's
-    callback once per export. The number of attribute sets is capped at ``MAX_SERIES``;
-    beyond it, adds fold into one set whose ``otel_responses.event.type`` (or anomaly kind)
-    is ``_OTHER``, so a hostile server cannot grow memory or cardinality without bound.
+    SDK call (several µs, attribute validation and hashing) per type per stream. Here a stream's
+    counts are added in one call, a dict update each under one lock, and the SDK reads the
+    totals through an observable counter's callback once per export. The number of attribute
+    sets is capped at ``MAX_SERIES``; beyond it, adds fold into one set whose label (event type
+    or anomaly kind) is ``_OTHER``, so a hostile server cannot grow memory or cardinality
+    without bound.
     """
 
     MAX_SERIES = 2048
 
-    def __init__(self, meter: metrics.Meter, name: str) -> None:
+    def __init__(self, meter: metrics.Meter, name: str, label: str) -> None:
         entry = names.METRICS[name]
-        self._totals: dict[AttributeKey, int] = {}
+        self._label = label
+        self._totals: dict[tuple[AttributeKey, str], int] = {}
         self._lock = threading.Lock()
         meter.create_observable_counter(name, [self._observe], entry.unit, entry.brief)
 
-    def add(self, amount: int, attributes: AttributeKey, overflow: AttributeKey) -> None:
-        """Add ``amount`` for ``attributes`` (a sorted items tuple); ``overflow`` is the set to
-        count under once ``MAX_SERIES`` sets exist."""
+    def add_counts(self, common: AttributeKey, counts: Mapping[str, int]) -> None:
+        """Add each ``counts[label value]`` under ``common`` plus the label."""
         with self._lock:
             totals = self._totals
-            if attributes not in totals and len(totals) >= self.MAX_SERIES:
-                attributes = overflow
-            totals[attributes] = totals.get(attributes, 0) + amount
+            for value, amount in counts.items():
+                key = (common, value)
+                if key not in totals and len(totals) >= self.MAX_SERIES:
+                    key = (common, names.OTHER)
+                totals[key] = totals.get(key, 0) + amount
 
     def _observe(self, options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
         with self._lock:
             items = list(self._totals.items())
-        return [metrics.Observation(total, dict(key)) for key, total in items]
+        label = self._label
+        return [
+            metrics.Observation(total, {**dict(common), label: value})
+            for (common, value), total in items
+        ]
 
 
 def _histogram(meter: metrics.Meter, name: str) -> metrics.Histogram:
@@ -89,8 +97,8 @@ class Instruments:
         self.streams = _counter(meter, names.STREAMS)
         self.rate_limit_hits = _counter(meter, names.RATE_LIMIT_HITS)
         self.internal_errors = _counter(meter, names.INTERNAL_ERRORS)
-        self.events = CumulativeCounter(meter, names.EVENTS)
-        self.anomalies = CumulativeCounter(meter, names.ANOMALIES)
+        self.events = CumulativeCounter(meter, names.EVENTS, names.EVENT_TYPE)
+        self.anomalies = CumulativeCounter(meter, names.ANOMALIES, names.ANOMALY_KIND)
         self.headroom = tuple(
             (field, _gauge(meter, name))
             for field, name in (

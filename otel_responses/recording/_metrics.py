@@ -22,8 +22,13 @@ _REASON = re.compile(r"[A-Za-z_]{1,40}")
 """Finish reasons that may label a metric as they are (a hostile server cannot mint values)."""
 
 
-def _key(common: Mapping[str, Any], name: str, value: str) -> AttributeKey:
-    return tuple(sorted({**common, name: value}.items()))
+def _folded(counts: Mapping[str, int], metric_types: re.Pattern[str]) -> dict[str, int]:
+    """``counts`` with the event types outside ``metric_types`` summed as ``_OTHER``."""
+    folded: dict[str, int] = {}
+    for event_type, count in counts.items():
+        label = event_type if metric_types.fullmatch(event_type) else names.OTHER
+        folded[label] = folded.get(label, 0) + count
+    return folded
 
 
 def record_headroom(instruments: Instruments, facts: RateLimit, common: Mapping[str, Any]) -> None:
@@ -78,19 +83,12 @@ def record_stream(
         reason = finish_reasons[0]
         ended_as[names.FINISH_REASON] = reason if _REASON.fullmatch(reason) else names.OTHER
     instruments.streams.add(1, ended_as, ctx)
-    for event_type, count in stream.counts.items():
-        metric_type = event_type if metric_types.fullmatch(event_type) else names.OTHER
-        instruments.events.add(
-            count,
-            _key(common, names.EVENT_TYPE, metric_type),
-            _key(common, names.EVENT_TYPE, names.OTHER),
-        )
-    for kind, count in stream.anomalies.items():
-        instruments.anomalies.add(
-            count,
-            _key(common, names.ANOMALY_KIND, kind),
-            _key(common, names.ANOMALY_KIND, names.OTHER),
-        )
+    common_key: AttributeKey = tuple(
+        sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in common.items())
+    )  # (a list-valued attribute of the app's made hashable)
+    instruments.events.add_counts(common_key, _folded(stream.counts, metric_types))
+    if stream.anomalies:
+        instruments.anomalies.add_counts(common_key, stream.anomalies)
     if stream.rate_limited(ending):
         hit = dict(common)
         facts = stream.rate_limit

@@ -235,3 +235,26 @@ def test_chat_completions_time_the_first_output_not_the_role_chunk(
     [(mean_gap, _)] = histogram(telemetry, TPOC_METRIC)
     assert mean_gap == pytest.approx((1.7 - 0.5) / 2, abs=1e-12)
     assert histogram(telemetry, DURATION_METRIC) == [(2.5, 1)]
+
+
+def test_event_counts_are_capped_in_series_and_keep_every_event(
+    telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Streams with distinct attributes each add a series per event type; past the cap, their
+    # counts fold into the _OTHER series of their attributes instead of being lost.
+    from otel_responses.recording._instruments import CumulativeCounter
+
+    monkeypatch.setattr(CumulativeCounter, "MAX_SERIES", 5)
+    for tenant in range(4):
+        hook = telemetry.hook(attributes={"app.tenant": str(tenant), "app.tags": ["a", "b"]})
+        hook.feed(created() + delta(1) + delta(2) + completed(3))
+        hook.end()
+    points = telemetry.points("otel_responses.events")
+    assert sum(point.value for _, point in points) == 4 * 4
+    assert len(points) <= 5 + 4  # the cap, plus at most one _OTHER series per attribute set
+    by_tenant: dict[str, int] = {}
+    for labels, point in points:
+        assert labels["app.tags"] == ("a", "b")
+        by_tenant[labels["app.tenant"]] = by_tenant.get(labels["app.tenant"], 0) + point.value
+    assert by_tenant == {str(tenant): 4 for tenant in range(4)}
+    assert {"_OTHER"} < {labels["otel_responses.event.type"] for labels, _ in points}
