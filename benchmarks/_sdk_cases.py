@@ -140,7 +140,12 @@ def chat_stream(n_deltas: int) -> list[bytes]:
         },
     }
     out = [chunk({"role": "assistant", "content": "", "refusal": None}, obfuscation="CVQ55DocFW")]
-    out += [chunk({"content": " tok"}, obfuscation="EeXxvZr") for _ in range(n_deltas)]
+    # OpenAI pads each chunk with a fresh alphanumeric token of varying length.
+    tokens = ("EeXxvZr", "Q9k", "uLVWXYc8", "0eqq81P", "tB", "Zr4mKq0Lx")
+    out += [
+        chunk({"content": " tok"}, obfuscation=tokens[i % len(tokens)] + str(i))
+        for i in range(n_deltas)
+    ]
     out.append(chunk({}, "stop", obfuscation="0eqq81"))
     out.append(_sse({**head, "choices": [], "usage": usage, "obfuscation": "uLVWXYc88DP"}))
     out.append(b"data: [DONE]\n\n")

@@ -110,13 +110,15 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> None:
         """Decode one chunk; complete events are dispatched before this returns."""
-        if self._between and 13 not in chunk and len(chunk) <= self._max_line:
+        if self._between and len(chunk) <= self._max_line:
             # The per-event hot path: most servers send each frame in a chunk of its own,
             # ``event: T`` (optional), ``data: D`` and a blank line. Such a chunk is dispatched
             # here with no line loop; any other is decoded by the general path below, which
             # would dispatch it the same way. (No line of a chunk within the bound can be
-            # oversized; ``13`` is CR, an int being found without the TypeError CPython 3.11's
+            # oversized. ``13`` is CR, an int being found without the TypeError CPython 3.11's
             # bytes ``in`` raises and clears for a bytes needle.)
+            if 13 in chunk:  # CRLF line ends (Gemini's), normalised as the general path does
+                chunk = chunk.replace(b"\r\n", b"\n")
             lines = chunk.split(b"\n")
             if len(lines) == 3:
                 event = b"" if not lines[1] and not lines[2] else None
@@ -126,7 +128,7 @@ class SSEDecoder:
                 line = lines[1]
             else:
                 event = None
-            if event is not None and line[:6] == b"data: ":
+            if event is not None and line[:6] == b"data: " and 13 not in chunk:  # no lone CR
                 self._dispatch(event, line[6:])
                 return
         self._general(chunk)

@@ -160,7 +160,7 @@ class ChatReader:
                 self._done = True
                 sink.conclude(self._conclusion())
             return
-        if data.startswith(b'{"type"') and type_of_payload(data) == KEEP_ALIVE:
+        if data[:7] == b'{"type"' and type_of_payload(data) == KEEP_ALIVE:
             sink.count(KEEP_ALIVE)  # some servers' keep-alive: counted, not an anomaly
             return
         if self._started and event_type != "error" and not sink.capturing:

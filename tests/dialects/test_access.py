@@ -79,3 +79,16 @@ def test_running_counters_digits_do_not_change_the_shape() -> None:
 
 def test_nothing_learned_matches_nothing() -> None:
     assert DeltaShape().match(chunk("x")) is None
+
+
+def test_a_new_obfuscation_token_keeps_the_shape_and_nothing_else_slips_through() -> None:
+    # A match remembers the bytes around the token, so the next frame is recognised without
+    # stripping digits from its whole tail: only the token may differ for that shortcut.
+    shape = learned(chunk("Hello", obf="a1"))
+    assert shape.match(chunk("x", obf="b2")) == "content"
+    assert shape.match(chunk("y", obf="LongerToken99")) == "content"
+    assert shape.match(chunk("x", finish="stop", obf="c3")) is None
+    assert shape.match(chunk("x", usage={"prompt_tokens": 1}, obf="d4")) is None
+    assert shape.match(chunk("x", obf="e5!")) is None
+    assert shape.match(chunk("ends with a backslash \\", obf="f6")) == "content"
+    assert shape.match(chunk('quote " and backslash \\', finish="length", obf="g7")) is None
