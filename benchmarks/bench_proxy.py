@@ -3,6 +3,7 @@
     python benchmarks/bench_proxy.py                 # the proxy (aiohttp), traced
     python benchmarks/bench_proxy.py --stacks        # + bare aiohttp vs uvicorn+starlette+httpx
     python benchmarks/bench_proxy.py --json out.json
+    python benchmarks/bench_proxy.py --loop asyncio  # the proxy on asyncio's own loop
 
 Three processes: a synthetic upstream (aiohttp) that streams Responses events at a fixed gap,
 each frame stamped with its send time (``time.monotonic_ns``, one clock for every process); the
@@ -20,7 +21,9 @@ minus its RSS idle, per stream) and the streams/s one worker sustains (64 client
 loop on 20-event streams sent without gaps, for a few seconds).
 
 The traced variant has an SDK TracerProvider (BatchSpanProcessor to an exporter that drops) and
-MeterProvider, so the hook does its real work. ``--stacks`` runs the same latency measurement at
+MeterProvider, so the hook does its real work. It runs on the loop the ``otel-responses proxy``
+command picks (uvloop when installed, as the ``proxy`` extra does), or with ``--loop asyncio`` on
+asyncio's own. ``--stacks`` runs the same latency measurement at
 100 concurrent through two bare pass-through proxies — this proxy on a path it does not trace
 (aiohttp server + client) and a minimal uvicorn + starlette + httpx one — which is how the HTTP
 stack was chosen. Not a test: a 2-core machine shared by the three processes; figures move
@@ -45,6 +48,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMES = 40
+LOOP_ENV = "BENCH_PROXY_LOOP"
 GAP_MS = 100.0
 
 
@@ -138,7 +142,12 @@ def run_proxy(port: int, upstream: str, admin_port: int = 0) -> None:
             stop=asyncio.Event(),
         )
 
-    asyncio.run(main())
+    if os.environ.get(LOOP_ENV) == "asyncio":
+        asyncio.run(main())
+    else:
+        from otel_responses.proxy._command import _run
+
+        _run(main())
 
 
 async def _admin(port: int) -> None:
@@ -448,14 +457,25 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE")
     parser.add_argument("--seconds", type=float, default=5.0, help="throughput run length")
     parser.add_argument("--rounds", type=int, default=2, help="streams each slot runs in turn")
+    parser.add_argument(
+        "--loop", choices=("command", "asyncio"), default="command",
+        help="the proxy's event loop: the command's choice (uvloop if installed) or asyncio's",
+    )  # fmt: skip
     args = parser.parse_args()
+    os.environ[LOOP_ENV] = args.loop
     _raise_nofile()
     levels = [int(x) for x in args.levels.split(",")]
     up_port, proxy_port = _free_port(), _free_port()
     upstream = _spawn("upstream", up_port)
     direct = f"http://127.0.0.1:{up_port}"
     proxied = f"http://127.0.0.1:{proxy_port}"
-    report: dict[str, Any] = {"frames": FRAMES, "gap_ms": GAP_MS, "load_before": os.getloadavg()}
+    report: dict[str, Any] = {
+        "frames": FRAMES,
+        "gap_ms": GAP_MS,
+        "loop": args.loop,
+        "load_before": os.getloadavg(),
+    }
+    print(f"proxy loop: {args.loop}")
     print("load average before: {:.2f} {:.2f} {:.2f} (2 cores)".format(*os.getloadavg()))
     proxy = _spawn("proxy", proxy_port, direct)
     try:

@@ -163,8 +163,12 @@ class _Observer:
         self._finished = False
         self._kept: list[bytes] = []
         self._kept_size = 0
-        if status < 400:
-            hook.on_response(status, headers)
+
+    def opened(self) -> None:
+        """The response's headers went to the client (or failed to): a success status and
+        its headers go to the hook now; an error's wait for its body (:meth:`finish`)."""
+        if self.status < 400:
+            self.hook.on_response(self.status, self.headers)
 
     def chunk(self, data: bytes) -> None:
         if not self.active or self.mode == "other" or self._finished:
@@ -383,13 +387,17 @@ class Proxy:
         try:
             await response.prepare(request)
         except asyncio.CancelledError:
-            if hook is not None:
-                hook.cancel()
+            if observer is not None:
+                observer.opened()
+                observer.hook.cancel()
             raise
         except Exception as exc:  # the client went away before the headers
-            if hook is not None:
-                hook.cancel(exc)
+            if observer is not None:
+                observer.opened()
+                observer.hook.cancel(exc)
             return response
+        if observer is not None:
+            observer.opened()  # after the headers went out: no part of the time to first byte
         content = upstream.content
         # With a Content-Length the client is done at the last byte, not at an end marker: the
         # hook sees that last chunk and ends just before it goes out, so a client holding the

@@ -5,6 +5,7 @@ several processes on one port."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -197,3 +198,17 @@ def test_workers_share_the_port(upstream: FakeServer) -> None:
         # kernel over two SO_REUSEPORT listeners, both served (the odds otherwise: 2**-19)
         pids = {line.split()[2] for line in proxy.lines if "POST /v1/responses -> 200" in line}
         assert len(pids) == 2
+
+
+def test_a_worker_runs_on_uvloop_which_the_proxy_extra_installs() -> None:
+    import uvloop
+
+    from otel_responses.proxy._command import _run
+
+    loops: list[type] = []
+
+    async def probe() -> None:
+        loops.append(type(asyncio.get_running_loop()))
+
+    _run(probe())
+    assert loops == [uvloop.Loop]
