@@ -119,7 +119,9 @@ class SSEDecoder:
             # bytes ``in`` raises and clears for a bytes needle.)
             if 13 in chunk:  # CRLF line ends (Gemini's), normalised as the general path does
                 chunk = chunk.replace(b"\r\n", b"\n")
-            lines = chunk.split(b"\n")
+            # At most 4 parts: a chunk of several frames is told apart without splitting it
+            # all (the general path does that, once).
+            lines = chunk.split(b"\n", 3)
             if len(lines) == 3:
                 event = b"" if not lines[1] and not lines[2] else None
                 line = lines[0]
@@ -131,6 +133,7 @@ class SSEDecoder:
             if event is not None and line[:6] == b"data: " and 13 not in chunk:  # no lone CR
                 self._dispatch(event, line[6:])
                 return
+            del lines  # its last part may be a copy of most of the chunk: not kept meanwhile
         self._general(chunk)
         self._between = not (
             self._pending
