@@ -93,7 +93,6 @@ def type_of_payload(data: bytes) -> str:
 
 
 _DIGITS = b"0123456789"
-_OBFUSCATION = b'"obfuscation":"'
 
 
 def string_end(data: bytes, start: int) -> int:
@@ -116,21 +115,26 @@ def string_end(data: bytes, start: int) -> int:
 
 class DeltaShape:
     """The shape of the last delta frame a dialect verified in full: a later frame with the same
-    bytes before its text and the same bytes after it — running counters' digits and an
-    ``"obfuscation"`` value aside — is the same kind of delta. Two comparisons instead of a scan
+    bytes before its text and the same bytes after it — running counters' digits and a padding
+    token aside — is the same kind of delta. Two comparisons instead of a scan
     for every marker a delta must not carry (finish reasons, usage, errors...), which is what
     makes the raw-bytes path of data-only dialects (Chat Completions, Gemini) cheap: their
-    chunks repeat the response's id, model and choice index around each token."""
+    chunks repeat the response's id, model and choice index around each token.
 
-    __slots__ = ("_around", "_head", "_kind", "_tail")
+    ``padding`` is the opening of a JSON string member the dialect's server fills with a fresh
+    alphanumeric token in every frame (OpenAI's ``b'"obfuscation":"'``); its value is left out
+    of the shape."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_around", "_head", "_kind", "_padding", "_tail")
+
+    def __init__(self, padding: bytes = b"") -> None:
+        self._padding = padding
         self._head = b""
         self._tail = b""
         self._around: tuple[bytes, bytes] = (b"", b"")
-        """The bytes before and after the obfuscation token of the last tail that had the
-        learned shape: the same bytes around a new token are the same shape, found without
-        removing the digits of the whole tail."""
+        """The bytes before and after the padding token of the last tail that had the learned
+        shape: the same bytes around a new token are the same shape, found without removing
+        the digits of the whole tail."""
         self._kind = ""
 
     def learn(self, data: bytes, value_start: int, kind: str) -> None:
@@ -139,7 +143,7 @@ class DeltaShape:
         if end < 0:
             return
         self._head = data[:value_start]
-        self._tail = _tail_shape(data[end + 1 :])
+        self._tail = _tail_shape(data[end + 1 :], self._padding)
         self._kind = kind
 
     def recognise(
@@ -173,21 +177,24 @@ class DeltaShape:
             quote = b'"' if end >= 0 else b""
         if not text or not quote:
             return None
-        before, key, rest = tail.partition(_OBFUSCATION)
+        padding = self._padding
+        if not padding:
+            return self._kind if _tail_shape(tail, padding) == self._tail else None
+        before, key, rest = tail.partition(padding)
         if key:
             token, quote, after = rest.partition(b'"')
             if quote and token.isalnum() and (before, after) == self._around:
                 return self._kind
-        if _tail_shape(tail) != self._tail:
+        if _tail_shape(tail, padding) != self._tail:
             return None
         if key and quote and token.isalnum():
             self._around = (before, after)
         return self._kind
 
 
-def _tail_shape(tail: bytes) -> bytes:
-    """What follows a frame's text, with digits and the obfuscation value removed."""
-    before, key, rest = tail.partition(_OBFUSCATION)
+def _tail_shape(tail: bytes, padding: bytes) -> bytes:
+    """What follows a frame's text, with digits and the padding token removed."""
+    before, key, rest = tail.partition(padding) if padding else (tail, b"", b"")
     if key:
         value, quote, after = rest.partition(b'"')
         if not quote or not value.isalnum():

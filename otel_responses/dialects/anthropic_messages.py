@@ -88,7 +88,6 @@ KNOWN_DELTAS = ("text", "input_json", "thinking", "signature", "citations", "com
 _PATH = re.compile(r"/v1/messages/?$")
 _VERTEX_PATH = re.compile(r"/publishers/anthropic/models/([^/:]{1,256}):(stream)?[rR]awPredict/?$")
 _DELTA_KEY = b'"delta":{"type":"'
-_DELTA_KEY_LEN = len(_DELTA_KEY)
 _DELTA_NAME = re.compile(rb"[a-z_]{1,40}")
 _DELTA_NAMES: dict[bytes, str] = {}
 """Memo: raw delta type bytes → the delta's event type (the per-delta hot path reads it)."""
@@ -100,15 +99,15 @@ _RATE_LIMIT_KINDS = ("requests", "tokens", "input_tokens", "output_tokens")
 def _raw_delta_type(data: bytes) -> str | None:
     """The delta's event type from the raw bytes of a ``content_block_delta`` frame, or
     ``None`` when it must be parsed. The key cannot match inside a JSON string (its quotes would
-    be escaped there), and the frame's own ``delta`` comes before anything nested in it."""
-    at = data.find(_DELTA_KEY)
-    if at < 0:
+    be escaped there), and the frame's own ``delta`` comes before anything nested in it.
+    (``partition``, not ``find``: CPython 3.11 parses ``find``'s arguments with a format built
+    per call, dearer than the search.)"""
+    _, key, rest = data.partition(_DELTA_KEY)
+    if not key:
         return None
-    start = at + _DELTA_KEY_LEN
-    end = data.find(b'"', start, start + 41)
-    if end < 0:
+    raw, quote, _ = rest[:41].partition(b'"')
+    if not quote:
         return None
-    raw = data[start:end]
     found = _DELTA_NAMES.get(raw)
     if found is None:
         if _DELTA_NAME.fullmatch(raw) is None:
@@ -205,16 +204,7 @@ class MessagesReader:
                 return
         if event_type == BLOCK_DELTA:
             if not sink.capturing:
-                # The hot path, _raw_delta_type inlined for a type already seen (memo hit); a
-                # miss (a first sighting, no key, an odd value) takes the checked scan.
-                # (partition, not find: CPython 3.11 parses find's arguments with a format
-                # built per call, dearer than the search.)
-                _, key, rest = data.partition(_DELTA_KEY)
-                delta_type = None
-                if key:
-                    delta_type = _DELTA_NAMES.get(rest[:41].partition(b'"')[0]) or _raw_delta_type(
-                        data
-                    )
+                delta_type = _raw_delta_type(data)
                 if delta_type is not None:
                     if delta_type == SIGNATURE_DELTA:
                         sink.count(delta_type)

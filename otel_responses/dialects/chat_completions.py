@@ -55,6 +55,8 @@ _PATH = re.compile(r"/chat/completions/?$")
 # Raw-byte markers of a chunk that carries only a delta (see the module docstring).
 _NOT_A_PLAIN_DELTA = (b'"usage":{', b'"error"', b'"prompt_filter_results"', b'"moderation"')
 _FINISH_KEY = b'"finish_reason":'
+_OBFUSCATION = b'"obfuscation":"'
+"""OpenAI pads every chunk with a fresh random token here (the learned delta shape ignores it)."""
 _FINISH_KEY_LEN = len(_FINISH_KEY)
 _DELTA_MARKERS = (
     (b'"content":"', CONTENT),
@@ -151,7 +153,7 @@ class ChatReader:
         self._error = False
         self._seen: set[int] = set()
         self._reasons: dict[int, str] = {}
-        self._shape = DeltaShape()
+        self._shape = DeltaShape(padding=_OBFUSCATION)
 
     def message(self, event_type: str, data: bytes) -> None:
         sink = self._sink

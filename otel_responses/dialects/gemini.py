@@ -239,8 +239,8 @@ class GeminiReader:
         self._seen: set[int] = set()
         self._reasons: dict[int, str] = {}
         self._last: bytes | None = None
-        self._shape = DeltaShape()
         """The last frame taken on the fast path, while no later frame was parsed."""
+        self._shape = DeltaShape()
 
     def message(self, event_type: str, data: bytes) -> None:
         sink = self._sink

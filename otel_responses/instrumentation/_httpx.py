@@ -329,11 +329,21 @@ class _ObservedAsyncStream(_AsyncBase):  # type: ignore[misc]
         return _forward(self, name)
 
 
-def observe_response(response: Any, hook: ResponseStreamHook, *, ends_on_error: bool) -> None:
+def observe_response(
+    response: Any,
+    hook: ResponseStreamHook,
+    *,
+    ends_on_error: bool,
+    settled: tuple[str, ...] = (),
+) -> None:
     """Attach ``hook`` to one HTTP response (one attempt) of an observed call.
 
     ``ends_on_error``: an error status ends the hook once its body is read (a plain httpx call,
     one attempt); for the SDK the call's exception ends it, after any retries.
+
+    ``settled``: attributes the reader looks up on ``response.stream`` at every event. On the
+    wrapper each would be a ``__getattr__`` miss forwarded to the inner stream (an
+    ``AttributeError`` per read when absent); they are copied onto the wrapper once instead.
     """
     status = int(response.status_code)
     headers = response.headers
@@ -359,10 +369,14 @@ def observe_response(response: Any, hook: ResponseStreamHook, *, ends_on_error: 
         observer.exhausted()
         return
     stream = response.stream
+    wrapper: _ObservedSyncStream | _ObservedAsyncStream
     if isinstance(stream, _MODULES_SYNC):
-        response.stream = _ObservedSyncStream(stream, observer)
+        wrapper = _ObservedSyncStream(stream, observer)
     else:
-        response.stream = _ObservedAsyncStream(stream, observer)
+        wrapper = _ObservedAsyncStream(stream, observer)
+    for name in settled:  # the value the reader would get, read once
+        wrapper.__dict__[name] = getattr(stream, name, None)
+    response.stream = wrapper
     observer.anchor(response)
 
 

@@ -43,9 +43,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from .. import _faults
 from .._hook import ResponseStreamHook
 from ..dialects import for_request
-from ._httpx import _ObservedAsyncStream, _ObservedSyncStream, active, anchor_to, observe_response
-
-_WRAPPERS = (_ObservedSyncStream, _ObservedAsyncStream)
+from ._httpx import active, anchor_to, observe_response
 
 
 def _itself(result: Any) -> Any:
@@ -66,10 +64,8 @@ class SDK(NamedTuple):
     response_of: Callable[[Any], Any]
     """The ``httpx`` response in what the per-attempt method returns."""
     per_event_reads: tuple[str, ...] = ()
-    """Attributes the SDK's ``Stream`` reads from ``response.stream`` at every event. On the
-    wrapped byte stream each would be a ``__getattr__`` miss forwarded to the inner stream
-    (Python-level, an ``AttributeError`` per read when absent); they are resolved once, when
-    the stream is wrapped, into plain instance attributes."""
+    """Attributes the SDK's ``Stream`` reads from ``response.stream`` at every event (settled
+    on the wrapper once: see :func:`._httpx.observe_response`)."""
 
 
 OPENAI = SDK("openai", "_send_request", _itself)
@@ -132,12 +128,9 @@ def _start(
 
 def _observe(result: Any, sdk: SDK, hook: ResponseStreamHook) -> None:
     try:
-        response = sdk.response_of(result)
-        observe_response(response, hook, ends_on_error=False)
-        stream = response.stream
-        if sdk.per_event_reads and isinstance(stream, _WRAPPERS):
-            for name in sdk.per_event_reads:  # the value the SDK would read, read once
-                stream.__dict__[name] = getattr(stream, name, None)
+        observe_response(
+            sdk.response_of(result), hook, ends_on_error=False, settled=sdk.per_event_reads
+        )
     except Exception as exc:
         _faults.report("instrumentation.observe", exc)
 

@@ -6,9 +6,7 @@ requests); the proxy adds no path rules of its own.
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..dialects import RequestFacts, for_request
+from ..dialects import for_request
 
 
 def dialect_of(method: str, host: str | None, path: str) -> str | None:
@@ -16,10 +14,3 @@ def dialect_of(method: str, host: str | None, path: str) -> str | None:
     ``None`` (forwarded untraced: not an LLM call otel-responses reads)."""
     found = for_request(method, host, path)
     return None if found is None else found.name
-
-
-def request_facts(method: str, host: str | None, path: str, body: Any) -> RequestFacts:
-    """Model and stream flag of a traced request, as its dialect reads its path and parsed
-    JSON body (``None`` when it was not parsed)."""
-    found = for_request(method, host, path)
-    return RequestFacts(None, True) if found is None else found.request(path, body)

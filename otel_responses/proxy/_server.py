@@ -31,8 +31,9 @@ from opentelemetry.propagate import extract
 from yarl import URL
 
 from .._hook import ResponseStreamHook
+from ..dialects import Dialect, for_request
 from ._config import Router, Upstream
-from ._dialects import dialect_of, request_facts
+from ._dialects import dialect_of
 
 log = logging.getLogger("otel_responses.proxy")
 
@@ -80,7 +81,7 @@ class ProxySettings:
 
 def new_hook(
     *,
-    dialect: str,
+    dialect: Dialect,
     model: str | None,
     stream: bool,
     upstream: Upstream,
@@ -307,15 +308,10 @@ class Proxy:
         query = request.rel_url.raw_query_string
         url = URL(upstream.origin + path + (f"?{query}" if query else ""), encoded=True)
 
-        dialect = dialect_of(request.method, upstream.host, path)
+        dialect = for_request(request.method, upstream.host, path)
         hook: ResponseStreamHook | None = None
         if dialect is not None:
-            facts = request_facts(
-                request.method,
-                upstream.host,
-                path,
-                _json_body(request.headers.get("Content-Type", ""), body),
-            )
+            facts = dialect.request(path, _json_body(request.headers.get("Content-Type", ""), body))
             hook = new_hook(
                 dialect=dialect,
                 model=facts.model,
@@ -385,19 +381,19 @@ class Proxy:
             response.content_length = upstream.content_length
         observer = _Observer(hook, upstream.status, upstream.headers) if hook else None
         try:
-            await response.prepare(request)
+            try:
+                await response.prepare(request)
+            finally:  # after the headers went out (or failed to): no part of the first byte's time
+                if observer is not None:
+                    observer.opened()
         except asyncio.CancelledError:
-            if observer is not None:
-                observer.opened()
-                observer.hook.cancel()
+            if hook is not None:
+                hook.cancel()
             raise
         except Exception as exc:  # the client went away before the headers
-            if observer is not None:
-                observer.opened()
-                observer.hook.cancel(exc)
+            if hook is not None:
+                hook.cancel(exc)
             return response
-        if observer is not None:
-            observer.opened()  # after the headers went out: no part of the time to first byte
         content = upstream.content
         # With a Content-Length the client is done at the last byte, not at an end marker: the
         # hook sees that last chunk and ends just before it goes out, so a client holding the

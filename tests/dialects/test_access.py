@@ -21,7 +21,7 @@ def chunk(text: str, *, finish: str | None = None, usage: object = None, obf: st
 
 
 def learned(first: bytes) -> DeltaShape:
-    shape = DeltaShape()
+    shape = DeltaShape(padding=b'"obfuscation":"')  # as the Chat dialect builds it
     shape.learn(first, first.index(b'"content":"') + len(b'"content":"'), "content")
     return shape
 
