@@ -157,6 +157,13 @@ class ChatReader:
 
     def message(self, event_type: str, data: bytes) -> None:
         sink = self._sink
+        shape = self._shape
+        plain = self._started and event_type != "error" and not sink.capturing
+        if plain:
+            delta_type = shape.match(data)  # first: most frames are deltas of a learned shape
+            if delta_type is not None:
+                sink.delta(delta_type, None)
+                return
         if data == b"[DONE]":
             if not self._done:
                 self._done = True
@@ -165,8 +172,8 @@ class ChatReader:
         if data[:7] == b'{"type"' and type_of_payload(data) == KEEP_ALIVE:
             sink.count(KEEP_ALIVE)  # some servers' keep-alive: counted, not an anomaly
             return
-        if self._started and event_type != "error" and not sink.capturing:
-            delta_type = self._shape.recognise(data, _plain_delta)
+        if plain:
+            delta_type = shape.verify(data, _plain_delta)
             if delta_type is not None:
                 sink.delta(delta_type, None)
                 return

@@ -245,7 +245,8 @@ class GeminiReader:
     def message(self, event_type: str, data: bytes) -> None:
         sink = self._sink
         if self._started and not sink.capturing:
-            delta_type = self._shape.recognise(data, _plain_delta)
+            shape = self._shape
+            delta_type = shape.match(data) or shape.verify(data, _plain_delta)
             if delta_type is not None:
                 self._last = data
                 sink.delta(delta_type, None)
