@@ -1,12 +1,48 @@
-"""The raw-bytes helpers the dialects share: JSON string ends and the learned delta shape."""
+"""The helpers the dialects share: JSON parsing, JSON string ends and the learned delta shape."""
 
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 
 import pytest
 
-from otel_responses.dialects._access import DeltaShape, string_end
+from otel_responses.dialects._access import DeltaShape, field, loads, string_end
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        (b'{"a":"\xc3\xa9"}', {"a": "\u00e9"}),  # UTF-8 decoded as such
+        (b'\xef\xbb\xbf{"a":1}', {"a": 1}),  # a leading BOM dropped, as json.loads does
+        ('{"a":1}', {"a": 1}),
+        (b'{"a":"\xff"}', None),  # bad UTF-8
+        (b'{"a":', None),  # bad JSON
+        (b"[" * 100_000 + b"]" * 100_000, None),  # nested too deep
+    ],
+)
+def test_loads_parses_utf8_json_and_gives_none_for_anything_else(
+    raw: bytes | str, parsed: object
+) -> None:
+    assert loads(raw) == parsed
+
+
+class Model:
+    """An SDK object (attributes, not a mapping)."""
+
+    a = 1
+
+
+@pytest.mark.parametrize(
+    ("obj", "found"),
+    [({"a": 1}, 1), ({}, None), (None, None), (Model(), 1), (json, None)],
+)
+def test_field_reads_dicts_mappings_and_objects(obj: object, found: object) -> None:
+    assert field(obj, "a") == found
+
+
+def test_field_reads_a_mapping_that_is_no_dict() -> None:
+    assert field(MappingProxyType({"a": 2}), "a") == 2
 
 
 def chunk(text: str, *, finish: str | None = None, usage: object = None, obf: str = "a1") -> bytes:
