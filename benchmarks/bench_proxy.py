@@ -4,14 +4,21 @@
     python benchmarks/bench_proxy.py --stacks        # + bare aiohttp vs uvicorn+starlette+httpx
     python benchmarks/bench_proxy.py --json out.json
     python benchmarks/bench_proxy.py --loop asyncio  # the proxy on asyncio's own loop
+    python benchmarks/bench_proxy.py --levels 100 --latency-only   # the targets' figures only
 
 Three processes: a synthetic upstream (aiohttp) that streams Responses events at a fixed gap,
 each frame stamped with its send time (``time.monotonic_ns``, one clock for every process); the
-proxy under test; and this client (aiohttp), which opens N streams at once, first straight to the
-upstream, then through the proxy. Reported, per concurrency level (1, 100, 1,000):
+proxy under test; and this client (aiohttp), which keeps N streams open, straight to the
+upstream or through the proxy. Per concurrency level (1, 100, 1,000): one warm-up wave on each
+path (so the proxy's upstream pool holds the connections the level needs, as in steady state),
+then ``--repeat`` (3) pairs of waves, direct and proxied, in alternating order (direct first,
+then proxied first, ...), samples pooled per path. Each wave opens a new client session: a
+slot's first stream opens a connection, its next ones reuse it (keep-alive), alike on both
+paths. Reported:
 
-* added time to first byte: median and p99 through the proxy minus the same statistic direct
-  (new TCP connection per call on both paths, as an app without a pool would pay);
+* added time to first byte: median and p99 through the proxy minus the same statistic direct,
+  over ``repeat * N * rounds`` streams a path (600 at 100 concurrent), and the added median of
+  each pair (the spread);
 * per-chunk latency: arrival minus the frame's send stamp, median and p99, direct and proxied;
 * errors (non-200, broken bodies, frames missing);
 * proxy CPU per stream (its user+system time over the run / streams).
@@ -28,6 +35,13 @@ asyncio's own. ``--stacks`` runs the same latency measurement at
 (aiohttp server + client) and a minimal uvicorn + starlette + httpx one — which is how the HTTP
 stack was chosen. Not a test: a 2-core machine shared by the three processes; figures move
 between runs.
+
+Methodology changed (after the figures of docs/proxy.md before it): each level was one direct
+wave then one proxied wave, 200 streams each, so a p99 was the second-slowest stream of one
+wave, any drift in the machine's other work fell on one path only, the proxied wave began with
+an upstream pool warmed for 10 streams, not 100 (up to 90 of its 200 streams paid a connect to
+the upstream a proxy in steady state does not), and the docstring claimed a new connection per
+call where the client reused them. Now: alternated pairs, pooled samples, warm-up at the level.
 """
 
 from __future__ import annotations
@@ -130,6 +144,8 @@ def run_proxy(port: int, upstream: str, admin_port: int = 0) -> None:
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     settings = ProxySettings(upstreams=(parse_upstream(upstream),), max_upstream_connections=0)
 
+    from otel_responses.proxy._command import _run, freeze_startup
+
     async def main() -> None:
         if admin_port:
             await _admin(admin_port)
@@ -140,13 +156,12 @@ def run_proxy(port: int, upstream: str, admin_port: int = 0) -> None:
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
             stop=asyncio.Event(),
+            ready=freeze_startup,  # as the command's worker does
         )
 
     if os.environ.get(LOOP_ENV) == "asyncio":
         asyncio.run(main())
     else:
-        from otel_responses.proxy._command import _run
-
         _run(main())
 
 
@@ -252,7 +267,8 @@ async def _wave(base: str, path: str, n: int, rounds: int) -> dict[str, Any]:
     """``n`` concurrent streams in steady state: ``n`` slots each run ``rounds`` streams back
     to back, their starts spread evenly over one stream's duration (a burst of ``n`` requests
     in the same millisecond would measure the accept queue, not a proxy carrying ``n``
-    streams)."""
+    streams). Each wave has its own client session: a slot's first stream opens a connection,
+    its next ones reuse it (keep-alive, as an SDK's pool does)."""
     import aiohttp
 
     ttfb: list[float] = []
@@ -269,9 +285,15 @@ async def _wave(base: str, path: str, n: int, rounds: int) -> dict[str, Any]:
     timeout = aiohttp.ClientTimeout(total=300)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         await asyncio.gather(*(slot(session, duration * i / n) for i in range(n)))
+    return {"streams": len(results), "errors": results.count(False), "ttfb": ttfb, "lat": lat}
+
+
+def _stats(waves: list[dict[str, Any]]) -> dict[str, Any]:
+    ttfb = [x for w in waves for x in w["ttfb"]]
+    lat = [x for w in waves for x in w["lat"]]
     return {
-        "streams": len(results),
-        "errors": results.count(False),
+        "streams": sum(w["streams"] for w in waves),
+        "errors": sum(w["errors"] for w in waves),
         "ttfb_ms": {"median": statistics.median(ttfb) if ttfb else None, "p99": _pct(ttfb, 0.99)},
         "chunk_ms": {"median": statistics.median(lat) if lat else None, "p99": _pct(lat, 0.99)},
     }
@@ -305,23 +327,45 @@ def _spawn(role: str, port: int, *extra: str) -> subprocess.Popen[bytes]:
 
 
 async def _latency(
-    direct: str, proxied: str, path: str, pid: int, levels: list[int], rounds: int
+    direct: str, proxied: str, path: str, pid: int, levels: list[int], rounds: int, repeat: int
 ) -> list[Any]:
+    """Per level: one warm-up wave on each path (the proxy's upstream pool then holds the
+    connections the level needs, as a proxy in steady state does), then ``repeat`` pairs of
+    waves, direct and proxied, in alternating order (direct first, then proxied first, ...), so
+    drift in the machine's other work falls on both paths alike. Time to first byte and chunk
+    latency are pooled over the pairs (``repeat * n * rounds`` streams a path: 600 at 100
+    concurrent by default, enough for a p99 that is not one stream's luck); the added median
+    of each pair is reported too, as the spread."""
     rows = []
-    await _wave(direct, path, 10, 1)  # warm-up: imports, pools
-    await _wave(proxied, path, 10, 1)
     for n in levels:
-        d = await _wave(direct, path, n, rounds)
-        cpu0 = _cpu_seconds(pid)
-        p = await _wave(proxied, path, n, rounds)
-        cpu = _cpu_seconds(pid) - cpu0
+        await _wave(direct, path, n, 1)  # warm-up: imports, pools at this level's width
+        await _wave(proxied, path, n, 1)
+        direct_waves: list[dict[str, Any]] = []
+        proxied_waves: list[dict[str, Any]] = []
+        cpu = 0.0
+        for i in range(repeat):
+            for which in ("direct", "proxied") if i % 2 == 0 else ("proxied", "direct"):
+                if which == "direct":
+                    direct_waves.append(await _wave(direct, path, n, rounds))
+                else:
+                    cpu0 = _cpu_seconds(pid)
+                    proxied_waves.append(await _wave(proxied, path, n, rounds))
+                    cpu += _cpu_seconds(pid) - cpu0
+        d, p = _stats(direct_waves), _stats(proxied_waves)
+        pairs = [
+            statistics.median(pw["ttfb"]) - statistics.median(dw["ttfb"])
+            for dw, pw in zip(direct_waves, proxied_waves, strict=True)
+        ]
         rows.append(
             {
                 "concurrency": n,
+                "pairs": repeat,
                 "direct": d,
                 "proxied": p,
                 "added_ttfb_ms": {k: p["ttfb_ms"][k] - d["ttfb_ms"][k] for k in ("median", "p99")},
+                "added_ttfb_median_ms_per_pair": pairs,
                 "proxy_cpu_ms_per_stream": cpu * 1000 / p["streams"],
+                "load": os.getloadavg(),
             }
         )
         print(_row(rows[-1]), flush=True)
@@ -361,13 +405,17 @@ def _sequential_ttfb(direct_port: int, proxy_port: int, path: str, calls: int = 
 
 def _row(r: dict[str, Any]) -> str:
     d, p = r["direct"], r["proxied"]
+    pairs = ", ".join(f"{x:+.2f}" for x in r["added_ttfb_median_ms_per_pair"])
     return (
         f"  N={r['concurrency']:>5}  added TTFB median {r['added_ttfb_ms']['median']:+.2f} ms, "
-        f"p99 {r['added_ttfb_ms']['p99']:+.2f} ms | chunk latency direct "
+        f"p99 {r['added_ttfb_ms']['p99']:+.2f} ms ({d['streams']}+{p['streams']} streams, "
+        f"{r['pairs']} alternated pairs; median per pair {pairs}) | TTFB direct "
+        f"{d['ttfb_ms']['median']:.2f}/{d['ttfb_ms']['p99']:.2f} ms | chunk latency direct "
         f"{d['chunk_ms']['median']:.2f}/{d['chunk_ms']['p99']:.2f} ms, proxied "
         f"{p['chunk_ms']['median']:.2f}/{p['chunk_ms']['p99']:.2f} ms (median/p99) | "
         f"errors {d['errors']}+{p['errors']} | "
-        f"proxy CPU {r['proxy_cpu_ms_per_stream']:.2f} ms/stream"
+        f"proxy CPU {r['proxy_cpu_ms_per_stream']:.2f} ms/stream | load "
+        "{:.2f} {:.2f} {:.2f}".format(*r["load"])
     )
 
 
@@ -458,6 +506,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="throughput run length")
     parser.add_argument("--rounds", type=int, default=2, help="streams each slot runs in turn")
     parser.add_argument(
+        "--repeat", type=int, default=3,
+        help="alternated pairs of waves (direct, proxied) per level, samples pooled",
+    )  # fmt: skip
+    parser.add_argument(
+        "--latency-only", action="store_true",
+        help="only the time to first byte and chunk latency (no throughput, no memory)",
+    )  # fmt: skip
+    parser.add_argument(
         "--loop", choices=("command", "asyncio"), default="command",
         help="the proxy's event loop: the command's choice (uvloop if installed) or asyncio's",
     )  # fmt: skip
@@ -485,30 +541,34 @@ def main() -> None:
         ]
         print(f"proxy (aiohttp), traced: {FRAMES + 2} events a stream, {GAP_MS:.0f} ms apart")
         report["traced"] = asyncio.run(
-            _latency(direct, proxied, "/v1/responses", proxy.pid, levels, args.rounds)
+            _latency(direct, proxied, "/v1/responses", proxy.pid, levels, args.rounds, args.repeat)
         )
-        rate = asyncio.run(_throughput(proxied, args.seconds, 64))
-        report["streams_per_second"] = rate
-        print(f"one worker sustains {rate:.0f} streams/s ({FRAMES + 2}-event streams, no gaps)")
-        if args.stacks:
+        if not args.latency_only:
+            rate = asyncio.run(_throughput(proxied, args.seconds, 64))
+            report["streams_per_second"] = rate
+            print(f"one worker sustains {rate:.0f} streams/s ({FRAMES + 2}-event streams)")
+        if args.stacks and not args.latency_only:
             print("bare pass-through (same proxy, untraced path):")
             report["bare_aiohttp"] = asyncio.run(
-                _latency(direct, proxied, "/bench/stream", proxy.pid, [100], args.rounds)
+                _latency(
+                    direct, proxied, "/bench/stream", proxy.pid, [100], args.rounds, args.repeat
+                )
             )
     finally:
         proxy.kill()
         proxy.wait(30)
-    mem_port, admin_port = _free_port(), _free_port()
-    mem_proxy = _spawn("proxy", mem_port, direct, str(admin_port))
-    try:
-        print("memory per open stream (traced; a fresh proxy with tracemalloc on):")
-        report["memory"] = asyncio.run(
-            _memory(f"http://127.0.0.1:{mem_port}", f"http://127.0.0.1:{admin_port}")
-        )
-    finally:
-        mem_proxy.kill()
-        mem_proxy.wait(30)
-    if args.stacks:
+    if not args.latency_only:
+        mem_port, admin_port = _free_port(), _free_port()
+        mem_proxy = _spawn("proxy", mem_port, direct, str(admin_port))
+        try:
+            print("memory per open stream (traced; a fresh proxy with tracemalloc on):")
+            report["memory"] = asyncio.run(
+                _memory(f"http://127.0.0.1:{mem_port}", f"http://127.0.0.1:{admin_port}")
+            )
+        finally:
+            mem_proxy.kill()
+            mem_proxy.wait(30)
+    if args.stacks and not args.latency_only:
         port = _free_port()
         other = _spawn("starlette", port, direct)
         try:
@@ -521,6 +581,7 @@ def main() -> None:
                     other.pid,
                     [100],
                     args.rounds,
+                    args.repeat,
                 )
             )
         finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -180,6 +181,15 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
+def freeze_startup(port: int = 0) -> None:
+    """Once the worker listens: everything start-up made (modules, the app, the SDK's
+    providers) is moved out of the garbage collector's sight (``gc.freeze()``). Those objects
+    live as long as the process; left in view, each full collection walks them all with the
+    loop stopped (~20 ms measured under 100 concurrent streams on the benchmark's machine), a
+    pause every call then in flight waits out. Passed to :func:`serve` as ``ready``."""
+    gc.freeze()
+
+
 def _serve_worker(worker: _Worker) -> int:
     """One proxy process: serve until SIGTERM/SIGINT, drain, flush telemetry."""
     from ._server import serve
@@ -193,7 +203,12 @@ def _serve_worker(worker: _Worker) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         await serve(
-            worker.settings, worker.host, worker.port, reuse_port=worker.reuse_port, stop=stop
+            worker.settings,
+            worker.host,
+            worker.port,
+            reuse_port=worker.reuse_port,
+            stop=stop,
+            ready=freeze_startup,
         )
 
     try:

@@ -161,17 +161,23 @@ class _Observer:
             self.mode = "json"
         else:
             self.mode = "other"
+        self._opened = False
         self._finished = False
         self._kept: list[bytes] = []
         self._kept_size = 0
 
     def opened(self) -> None:
         """The response's headers went to the client (or failed to): a success status and
-        its headers go to the hook now; an error's wait for its body (:meth:`finish`)."""
+        its headers go to the hook now; an error's wait for its body (:meth:`finish`). Once:
+        later calls (and :meth:`chunk`, :meth:`finish`, which imply it) do nothing more."""
+        if self._opened:
+            return
+        self._opened = True
         if self.status < 400:
             self.hook.on_response(self.status, self.headers)
 
     def chunk(self, data: bytes) -> None:
+        self.opened()
         if not self.active or self.mode == "other" or self._finished:
             return
         try:
@@ -191,6 +197,7 @@ class _Observer:
 
     def finish(self) -> None:
         """The body ended: the error body or the whole JSON response goes to the hook."""
+        self.opened()
         if self._finished:
             return
         self._finished = True
@@ -205,6 +212,13 @@ class _Observer:
             if isinstance(payload, dict):
                 self.hook.on_final_response(payload)
         self.hook.end()
+
+
+class _HeadersWithFirstChunk(web.StreamResponse):
+    """A streamed response whose status line and headers are held at ``prepare()`` and go out
+    in one write with the first body bytes (``write(b"")`` sends them alone)."""
+
+    _send_headers_immediately = False  # aiohttp's own switch (its ``web.Response`` uses it)
 
 
 class Proxy:
@@ -307,40 +321,15 @@ class Proxy:
         skip = [name for name in _AUTO_HEADERS if name not in request.headers]
         query = request.rel_url.raw_query_string
         url = URL(upstream.origin + path + (f"?{query}" if query else ""), encoded=True)
-
-        dialect = for_request(request.method, upstream.host, path)
-        hook: ResponseStreamHook | None = None
-        if dialect is not None:
-            facts = dialect.request(path, _json_body(request.headers.get("Content-Type", ""), body))
-            hook = new_hook(
-                dialect=dialect,
-                model=facts.model,
-                stream=facts.stream,
-                upstream=upstream,
-                headers=request.headers,
-                tracer_provider=self.tracer_provider,
-                meter_provider=self.meter_provider,
-            )
-        try:
-            return await self._call(request, url, headers, skip, body, upstream, hook)
-        except BaseException as exc:  # a bug of ours, or cancellation: the span still ends
-            if hook is not None:
-                hook.close_with(exc)
-            raise
-
-    async def _call(
-        self,
-        request: web.Request,
-        url: URL,
-        headers: CIMultiDict[str],
-        skip: list[str],
-        body: bytes,
-        upstream: Upstream,
-        hook: ResponseStreamHook | None,
-    ) -> web.StreamResponse:
         assert self._session is not None
-        try:
-            upstream_response = await self._session.request(
+        dialect = for_request(request.method, upstream.host, path)
+        # The request goes out first (its own task: on a pooled connection it is written in
+        # that task's first step), then the hook starts its span while the upstream works on
+        # the answer: parsing the body for the model and starting a span (~0.1-0.3 ms) are no
+        # part of the time to first byte. The span therefore starts just after the request was
+        # handed to the connection (or the connection's set-up began), not just before.
+        sending = asyncio.ensure_future(
+            self._session.request(
                 request.method,
                 url,
                 headers=headers,
@@ -348,6 +337,41 @@ class Proxy:
                 allow_redirects=False,
                 skip_auto_headers=skip,
             )
+        )
+        hook: ResponseStreamHook | None = None
+        try:
+            if dialect is not None:
+                try:
+                    await asyncio.sleep(0)  # the request task's first step: the bytes go out
+                finally:  # even when the client hung up just now: a traced call has its span
+                    facts = dialect.request(
+                        path, _json_body(request.headers.get("Content-Type", ""), body)
+                    )
+                    hook = new_hook(
+                        dialect=dialect,
+                        model=facts.model,
+                        stream=facts.stream,
+                        upstream=upstream,
+                        headers=request.headers,
+                        tracer_provider=self.tracer_provider,
+                        meter_provider=self.meter_provider,
+                    )
+            return await self._call(request, sending, upstream, hook)
+        except BaseException as exc:  # a bug of ours, or cancellation: the span still ends
+            sending.cancel()  # no-op once it is done; else the upstream call is dropped
+            if hook is not None:
+                hook.close_with(exc)
+            raise
+
+    async def _call(
+        self,
+        request: web.Request,
+        sending: asyncio.Future[aiohttp.ClientResponse],
+        upstream: Upstream,
+        hook: ResponseStreamHook | None,
+    ) -> web.StreamResponse:
+        try:
+            upstream_response = await sending
         except asyncio.CancelledError:
             if hook is not None:
                 hook.cancel()
@@ -372,7 +396,7 @@ class Proxy:
         upstream: aiohttp.ClientResponse,
         hook: ResponseStreamHook | None,
     ) -> web.StreamResponse:
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        response = _HeadersWithFirstChunk(status=upstream.status, reason=upstream.reason)
         dropped = _RESPONSE_DROP | _connection_tokens(upstream.headers)
         for name, value in upstream.headers.items():
             if name.lower() not in dropped:
@@ -380,21 +404,27 @@ class Proxy:
         if upstream.content_length is not None and "Transfer-Encoding" not in upstream.headers:
             response.content_length = upstream.content_length
         observer = _Observer(hook, upstream.status, upstream.headers) if hook else None
+        content = upstream.content
+        # The headers go out with the first body bytes when those came in with them (one write:
+        # one packet, one wake-up of the client), else at once, alone: they never wait for the
+        # body. The hook reads the headers once they went out (with the first chunk, or while
+        # the body is awaited): its work is no part of the time to first byte.
         try:
-            try:
-                await response.prepare(request)
-            finally:  # after the headers went out (or failed to): no part of the first byte's time
+            await response.prepare(request)
+            if not (content.total_bytes or content.is_eof() or content.exception()):
+                await response.write(b"")  # nothing of the body yet: the headers alone
                 if observer is not None:
                     observer.opened()
         except asyncio.CancelledError:
-            if hook is not None:
-                hook.cancel()
+            if observer is not None:
+                observer.opened()
+                observer.hook.cancel()
             raise
         except Exception as exc:  # the client went away before the headers
-            if hook is not None:
-                hook.cancel(exc)
+            if observer is not None:
+                observer.opened()
+                observer.hook.cancel(exc)
             return response
-        content = upstream.content
         # With a Content-Length the client is done at the last byte, not at an end marker: the
         # hook sees that last chunk and ends just before it goes out, so a client holding the
         # whole body always finds the call's span ended.
@@ -403,12 +433,14 @@ class Proxy:
             try:
                 chunk = await content.readany()
             except asyncio.CancelledError:
-                if hook is not None:
-                    hook.cancel()
+                if observer is not None:
+                    observer.opened()
+                    observer.hook.cancel()
                 raise
             except Exception as exc:  # the upstream broke off after the headers
-                if hook is not None:
-                    hook.fail(exc)
+                if observer is not None:
+                    observer.opened()
+                    observer.hook.fail(exc)
                 log.warning("upstream read failed: %s", type(exc).__name__)
                 if request.transport is not None:
                     request.transport.abort()  # the client must see a broken body, not an end
@@ -432,7 +464,7 @@ class Proxy:
                     hook.cancel(exc)
                 return response
             if observer is not None and not last:
-                observer.chunk(chunk)
+                observer.chunk(chunk)  # after the bytes went out (the first: with the headers)
             del chunk  # not kept alive while waiting for the next one (up to 64 KiB a stream)
         # The upstream's body is complete: its connection goes back to the pool now, before the
         # client (which may send its next request at once) hears the end.

@@ -145,3 +145,30 @@ def test_upstream_cut_mid_stream_aborts_client(stack: Stack, telemetry: Telemetr
     attrs = _attrs(telemetry)
     assert attrs["otel_responses.stream.outcome"] == "transport_error"
     assert attrs["error.type"] == "aiohttp.client_exceptions.ClientPayloadError"
+
+
+def test_headers_do_not_wait_for_the_body(stack: Stack, loop: Loop, telemetry: Telemetry) -> None:
+    """The proxy holds the response headers back only to send them with body bytes already
+    there: an upstream that answers and then thinks before its first event still gets its
+    status and headers to the client at once."""
+    held = loop.call(asyncio.Event)
+    stack.fake.held = held
+    with (
+        httpx.Client(timeout=30) as client,
+        client.stream(
+            "POST",
+            stack.url + "/v1/responses",
+            content=BODY,
+            headers=_headers(**{"x-hold-after": "0"}),
+        ) as response,
+    ):
+        # the stream() call returns on the headers: no body byte was sent yet
+        _wait(held.is_set, loop)
+        assert response.status_code == 200
+        assert response.headers["x-request-id"] == "req_fake"
+        assert response.headers["content-type"] == "text/event-stream"
+        assert telemetry.finished() == ()
+    _wait(lambda: len(telemetry.finished()) == 1, loop)
+    attrs = _attrs(telemetry)
+    assert attrs["otel_responses.stream.outcome"] == "cancelled"
+    assert attrs["http.response.status_code"] == 200
