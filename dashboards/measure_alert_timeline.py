@@ -23,8 +23,6 @@ import argparse
 import importlib.util
 import json
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,7 +31,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]  # no stubs installed in the venv
+import prometheus_process
+import yaml
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
@@ -45,13 +44,6 @@ ALERTS = ROOT / "dashboards" / "prometheus" / "alerts.yml"
 PROMETHEUS_YML = ROOT / "dashboards" / "prometheus" / "prometheus.yml"
 DEMO = ROOT / "examples" / "demo.py"
 SERVICE = "otel-responses-demo"  # the compose stack's OTEL_SERVICE_NAME (= Prometheus job)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _get(url: str) -> Any:
@@ -69,9 +61,9 @@ def _load_demo() -> Any:
     return module
 
 
-def _start_prometheus(binary: str, target: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _prometheus_config(target: str) -> dict[str, Any]:
     stack = yaml.safe_load(PROMETHEUS_YML.read_text())["global"]
-    config = {
+    return {
         "global": {
             "scrape_interval": stack["scrape_interval"],
             "evaluation_interval": stack["evaluation_interval"],
@@ -79,34 +71,6 @@ def _start_prometheus(binary: str, target: str, tmp: Path) -> tuple[subprocess.P
         "rule_files": [str(ALERTS)],
         "scrape_configs": [{"job_name": SERVICE, "static_configs": [{"targets": [target]}]}],
     }
-    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
-    log = (tmp / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={tmp / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit((tmp / "prometheus.log").read_text())
-        try:
-            with urllib.request.urlopen(f"{base}/-/ready", timeout=1) as response:
-                if response.status == 200:
-                    return proc, base
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit("Prometheus did not become ready")
-        time.sleep(0.2)
 
 
 def measure(minutes: float, workers: int, poll: float, seed: int) -> dict[str, dict[str, float]]:
@@ -119,11 +83,15 @@ def measure(minutes: float, workers: int, poll: float, seed: int) -> dict[str, d
     reader = PrometheusMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader], resource=resource)
     tracer_provider = TracerProvider(resource=resource)
-    app_port = _free_port()
+    app_port = prometheus_process.free_port()
     server, server_thread = start_http_server(app_port, addr="127.0.0.1")
     seen: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="alert-timeline-") as tmp:
-        proc, base = _start_prometheus(binary, f"127.0.0.1:{app_port}", Path(tmp))
+        config = _prometheus_config(f"127.0.0.1:{app_port}")
+        try:
+            prometheus = prometheus_process.start(binary, config, Path(tmp))
+        except prometheus_process.PrometheusFailed as exc:
+            raise SystemExit(str(exc)) from None
         try:
             demo = _load_demo().Demo(tracer_provider, meter_provider, DEMO.parent, seed=seed)
             started = time.monotonic()
@@ -133,7 +101,7 @@ def measure(minutes: float, workers: int, poll: float, seed: int) -> dict[str, d
             player.start()
             while player.is_alive():
                 elapsed = time.monotonic() - started
-                active = _get(f"{base}/api/v1/alerts")["data"]["alerts"]
+                active = _get(f"{prometheus.base}/api/v1/alerts")["data"]["alerts"]
                 for alert in active:
                     states = seen.setdefault(alert["labels"]["alertname"], {})
                     states.setdefault("pending", elapsed)  # firing implies it was pending
@@ -148,8 +116,7 @@ def measure(minutes: float, workers: int, poll: float, seed: int) -> dict[str, d
             print(file=sys.stderr)
             print(f"demo outcomes: {dict(demo.outcomes)}", file=sys.stderr)
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            prometheus.stop(timeout=30)
             server.shutdown()
             server_thread.join(timeout=5)
             meter_provider.shutdown()

@@ -26,7 +26,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as db
@@ -275,7 +275,7 @@ def quantiles(
 
 
 # ------------------------------------------------------------------ panels
-Panel = ts_b.Panel | stat_b.Panel | table_b.Panel | logs_b.Panel | heatmap_b.Panel
+Panel: TypeAlias = ts_b.Panel | stat_b.Panel | table_b.Panel | logs_b.Panel | heatmap_b.Panel
 Cell = tuple[Panel, int, int]
 """A panel with its width and height on the 24-column grid."""
 

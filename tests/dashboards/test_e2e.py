@@ -35,12 +35,11 @@ the one part of the compose pipeline this test does not run for real.
 from __future__ import annotations
 
 import bisect
+import importlib.util
 import json
 import math
 import re
 import shutil
-import socket
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -70,6 +69,7 @@ from tests.proxy.support import Loop, Stack
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "dashboards" / "grafana").glob("*.json"))
 ALERTS = ROOT / "dashboards" / "prometheus" / "alerts.yml"
+PROMETHEUS_PROCESS = ROOT / "dashboards" / "prometheus_process.py"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 SERVICE = "otel-responses-e2e"  # OTel service.name == Prometheus job, as the Collector maps it
@@ -406,10 +406,13 @@ def _severity(logger: Any, method: str, event_dict: Any) -> Any:
 
 
 # ------------------------------------------------------------------ processes and HTTP
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _prometheus_process() -> Any:
+    """dashboards/prometheus_process.py, the starter measure_alert_timeline.py uses too."""
+    spec = importlib.util.spec_from_file_location("prometheus_process", PROMETHEUS_PROCESS)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _get(base: str, path: str, **params: Any) -> Any:
@@ -481,7 +484,8 @@ def stack(
         processors=[_severity, structlog.processors.KeyValueRenderer()],
         logger_factory=structlog.ReturnLoggerFactory(),
     )
-    app_port = _free_port()
+    prometheus_process = _prometheus_process()
+    app_port = prometheus_process.free_port()
     server, thread = start_http_server(app_port, addr="127.0.0.1", registry=REGISTRY)
 
     tmp = tmp_path_factory.mktemp("prometheus")
@@ -495,47 +499,16 @@ def stack(
             }
         ],
     }
-    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
-    log = (tmp / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={tmp / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-            "--enable-feature=exemplar-storage",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=tmp,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (tmp / "prometheus.log").read_text()
-            try:
-                with urllib.request.urlopen(f"{base}/-/ready", timeout=1) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "Prometheus did not become ready"
-            time.sleep(0.1)
-        yield Prom(base), meter_provider, tracer_provider, spans
+        # A failed start raises with Prometheus' log as the message.
+        with prometheus_process.start(
+            binary, config, tmp, ("--enable-feature=exemplar-storage",)
+        ) as prometheus:
+            yield Prom(prometheus.base), meter_provider, tracer_provider, spans
     finally:
         structlog.reset_defaults()
         if structlog_was_configured:
             structlog.configure(**saved_structlog)
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
