@@ -14,6 +14,7 @@ One ending, exactly once: whichever of :meth:`end`, :meth:`cancel`, :meth:`fail`
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -94,8 +95,13 @@ class ResponseStreamHook:
     ``dialect`` is ``"responses"``, ``"chat_completions"``, ``"anthropic_messages"``,
     ``"gemini"`` (see :data:`otel_responses.dialects.DIALECTS`); when omitted it is detected from
     the first event (Responses until then). ``attributes`` go on the span and on every metric
-    point of the stream (keep them low-cardinality). An unknown dialect raises ``ValueError``
-    here, at construction — the only error the hook ever raises.
+    point of the stream (keep them low-cardinality). ``start_time`` is when the call began, in
+    nanoseconds since the epoch (``time.time_ns()``, as OpenTelemetry takes a span's start), for
+    a hook made after the request went out — the proxy sends first and starts the span while the
+    upstream works: the span, its duration and the time to the first chunk still count from
+    ``start_time``; by default they count from the hook's creation. An unknown dialect, or a
+    ``start_time`` that is not a past time, raises ``ValueError`` here, at construction — the
+    only errors the hook ever raises.
 
     The span is never made current: the app's context is left exactly as it was.
     """
@@ -113,8 +119,17 @@ class ResponseStreamHook:
         capture_content: ContentCapture | None = None,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         attributes: Mapping[str, AttributeValue] | None = None,
+        start_time: int | None = None,
     ) -> None:
         chosen = get(dialect) if isinstance(dialect, str) else dialect
+        start_ns = now_ns()
+        if start_time is not None:
+            ago = -1
+            if isinstance(start_time, int) and not isinstance(start_time, bool) and start_time > 0:
+                ago = time.time_ns() - start_time
+            if ago < 0:
+                raise ValueError(f"start_time must be a past time.time_ns(), got {start_time!r}")
+            start_ns -= ago  # the monotonic clock's reading at start_time
         self._lock = threading.Lock()
         self._ended = False
         self.outcome: str | None = None
@@ -155,9 +170,13 @@ class ResponseStreamHook:
             meter_provider=meter_provider,
             capture=capture,
             metric_types=self.dialect.metric_types,
+            start_time=start_time,
         )
         self._stream = Stream(
-            self._recorder, capturing=capture.enabled, max_chars=capture.max_chars
+            self._recorder,
+            capturing=capture.enabled,
+            max_chars=capture.max_chars,
+            start_ns=start_ns,
         )
         self._reader: Reader = (
             self.dialect.reader(self._stream) if chosen is not None else _Detecting(self)

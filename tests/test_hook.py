@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 import tracemalloc
 from types import SimpleNamespace
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from opentelemetry.trace import StatusCode
 
-from otel_responses import ContentCapture, SSEMessage
+from otel_responses import ContentCapture, ResponseStreamHook, SSEMessage
 from tests.support import FIXTURES, Telemetry, attributes, frame
 
 
@@ -64,6 +65,27 @@ def test_span_starts_as_client_chat_span_and_is_not_made_current(telemetry: Tele
     attrs = attributes(span)
     assert attrs["gen_ai.request.model"] == "gpt-4o"
     assert attrs["server.address"] == "api.openai.com" and attrs["server.port"] == 443
+
+
+def test_start_time_dates_the_span_and_the_durations_back(telemetry: Telemetry) -> None:
+    """A hook made after the request went out (as the proxy makes it) counts from the call's
+    start: the span's start, the duration and the time to first chunk include the time before."""
+    started = time.time_ns() - 250_000_000  # the call began 0.25 s ago
+    hook = telemetry.hook(start_time=started)
+    hook.feed(frame(CREATED))
+    hook.end()
+    (span,) = telemetry.finished()
+    assert span.start_time == started
+    assert span.end_time is not None and span.end_time - started >= 250_000_000
+    for name in ("gen_ai.client.operation.duration", "gen_ai.client.operation.time_to_first_chunk"):
+        ((_, point),) = telemetry.points(name)
+        assert 0.25 <= point.sum < 5, name
+
+
+@pytest.mark.parametrize("bad", [time.time_ns() + 10**12, -1, True, 1.5, "0"])
+def test_start_time_must_be_a_past_time(bad: Any) -> None:
+    with pytest.raises(ValueError, match="start_time"):
+        ResponseStreamHook(start_time=bad)
 
 
 @pytest.mark.parametrize(

@@ -88,6 +88,7 @@ def new_hook(
     headers: Mapping[str, str],
     tracer_provider: trace.TracerProvider | None,
     meter_provider: metrics.MeterProvider | None,
+    start_time: int | None = None,
 ) -> ResponseStreamHook:
     """The hook of one proxied call, its span a child of the caller's ``traceparent``.
 
@@ -105,9 +106,20 @@ def new_hook(
             stream=stream,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
+            start_time=start_time,
         )
     finally:
         context.detach(token)
+
+
+def _drop(sending: asyncio.Future[aiohttp.ClientResponse]) -> None:
+    """The upstream call of a request that failed on the proxy's side: cancelled if it is
+    still on its way, its answer closed if it came (an exception it ended with is retrieved, so
+    asyncio does not log it as never seen)."""
+    if sending.cancel() or sending.cancelled():
+        return
+    if sending.exception() is None:
+        sending.result().close()
 
 
 def _connection_tokens(headers: Any) -> set[str]:
@@ -326,8 +338,9 @@ class Proxy:
         # The request goes out first (its own task: on a pooled connection it is written in
         # that task's first step), then the hook starts its span while the upstream works on
         # the answer: parsing the body for the model and starting a span (~0.1-0.3 ms) are no
-        # part of the time to first byte. The span therefore starts just after the request was
-        # handed to the connection (or the connection's set-up began), not just before.
+        # part of the time to first byte. The span is dated back to ``started``, so it still
+        # covers the whole call as the proxy forwarded it.
+        started = time.time_ns()
         sending = asyncio.ensure_future(
             self._session.request(
                 request.method,
@@ -355,10 +368,11 @@ class Proxy:
                         headers=request.headers,
                         tracer_provider=self.tracer_provider,
                         meter_provider=self.meter_provider,
+                        start_time=started,
                     )
             return await self._call(request, sending, upstream, hook)
         except BaseException as exc:  # a bug of ours, or cancellation: the span still ends
-            sending.cancel()  # no-op once it is done; else the upstream call is dropped
+            _drop(sending)
             if hook is not None:
                 hook.close_with(exc)
             raise

@@ -41,6 +41,7 @@ class Recorder:
         meter_provider: metrics.MeterProvider | None,
         capture: ContentCapture,
         metric_types: re.Pattern[str],
+        start_time: int | None = None,
     ) -> None:
         self.metric_types = metric_types
         """Event types recorded by name on metrics (the dialect's)."""
@@ -59,7 +60,7 @@ class Recorder:
             tracer = tracer_for(tracer_provider)
         except Exception as exc:
             _faults.report("start", exc, counter)
-        self.spans = SpanRecorder(tracer, span_name, span_attributes, counter)
+        self.spans = SpanRecorder(tracer, span_name, span_attributes, counter, start_time)
         self.log = StreamLog(self.spans.span, model, counter)
 
     @property

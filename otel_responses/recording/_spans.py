@@ -88,13 +88,16 @@ class SpanRecorder:
         name: str,
         attributes: dict[str, Any],
         counter: Any,
+        start_time: int | None = None,
     ) -> None:
         self._counter = counter
         self._anomaly_events = 0
         self.span: trace.Span = trace.INVALID_SPAN
         if tracer is not None:
             try:
-                self.span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+                self.span = tracer.start_span(
+                    name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_time
+                )
             except Exception as exc:
                 _faults.report("start", exc, counter)
 

@@ -63,6 +63,8 @@ class Seen:
     query: str
     headers: list[tuple[str, str]]
     body: bytes
+    received_ns: int = 0
+    """``time.time_ns()`` when the request reached the upstream."""
 
 
 @dataclass
@@ -79,6 +81,7 @@ class FakeUpstream:
         return app
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        received_ns = time.time_ns()
         body = await request.read()
         self.seen.append(
             Seen(
@@ -87,6 +90,7 @@ class FakeUpstream:
                 request.rel_url.raw_query_string,
                 list(request.headers.items()),
                 body,
+                received_ns,
             )
         )
         if request.headers.get("x-silent"):

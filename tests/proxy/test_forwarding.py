@@ -49,6 +49,9 @@ def test_stream_bytes_identical_and_one_completed_span(stack: Stack, telemetry: 
     assert attrs["server.port"] == stack.upstream_port
     assert spans[0].name == "chat gpt-4o"
     assert attrs["otel_responses.proxy.upstream"] == "default"
+    # the span covers the whole forwarded call, though the hook starts it after sending
+    span_start = spans[0].start_time
+    assert span_start is not None and span_start < stack.fake.seen[-1].received_ns
     # the upstream's name is on the stream's metric points too
     points = telemetry.points("gen_ai.client.operation.duration")
     assert [p["otel_responses.proxy.upstream"] for p, _ in points] == ["default"]
