@@ -5,7 +5,7 @@ Run (from the repository root, in the project's virtualenv; valgrind must be ins
     python benchmarks/callgrind_hook.py [--dialect responses ...]
 
 ``callgrind_sdk.py`` gives the figure the budget is about (through the real SDK, against the bare
-SDK and the peers) but takes a quarter of an hour. This one takes about a minute per dialect and
+SDK and the peers) but takes a quarter of an hour. This one takes a minute or two per dialect and
 isolates the hook: ``ResponseStreamHook(dialect=D).feed`` with one chunk per SSE frame, as the
 SDKs' transports deliver them, and real SDK providers with in-memory exporters behind it. Each
 figure is the difference between two processes under ``valgrind --tool=callgrind
@@ -15,7 +15,11 @@ difference, so start-up and imports cancel out:
 * per delta frame: the first 600 or 2,600 frames of one stream (its head, then deltas), fed
   and ended;
 * per stream: 20 warm-up streams of one delta, then 20 or 60 more (start, lifecycle events, the
-  delta, the end: span, span events, metric points, logs).
+  delta, the end: span, span events, metric points, logs);
+* the same per stream with no-op tracer and meter providers: what otel-responses itself spends
+  per stream (decoding and interpreting the lifecycle events, the hook, the logs); the difference
+  from the line above is the OpenTelemetry SDK's share (span, span events, metric points), a
+  floor no decoding can lower.
 
 Differences below about 2 % between two builds are within what moves from run to run (the
 collector's passes fall differently); compare builds with this, confirm with ``callgrind_sdk.py``.
@@ -29,6 +33,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from typing import Any
 
 from _sdk_cases import CASES, Telemetry
 
@@ -42,6 +47,9 @@ WARM_STREAMS = 20
 def child(dialect: str, mode: str, count: int) -> None:
     """The measured process: feed ``count`` more delta frames, or ``count`` more streams."""
     telemetry = Telemetry()
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.trace import NoOpTracerProvider
+
     from otel_responses import ResponseStreamHook
 
     build = CASES[dialect].build
@@ -54,9 +62,13 @@ def child(dialect: str, mode: str, count: int) -> None:
             hook.feed(frame)
         hook.end()
     else:
+        providers: dict[str, Any] = {}
+        if mode == "noop-streams":
+            providers = {"tracer_provider": NoOpTracerProvider(),
+                         "meter_provider": NoOpMeterProvider()}  # fmt: skip
         stream = build(1)
         for _ in range(WARM_STREAMS + count):
-            hook = ResponseStreamHook(dialect=dialect)
+            hook = ResponseStreamHook(dialect=dialect, **providers)
             for frame in stream:
                 hook.feed(frame)
             hook.end()
@@ -94,11 +106,13 @@ def main() -> int:
         child(dialect, mode, int(count))
         return 0
     print("instructions through ResponseStreamHook.feed (callgrind, PYTHONHASHSEED=0)")
-    print(f"{'dialect':<20}{'per delta frame':>18}{'per 1-delta stream':>22}")
+    print(f"{'dialect':<20}{'per delta frame':>18}{'per 1-delta stream':>22}"
+          f"{'of which the OTel SDK':>24}")  # fmt: skip
     for dialect in args.dialect or sorted(CASES):
         frame = per_unit(dialect, "frames", FRAMES)
         stream = per_unit(dialect, "streams", STREAMS)
-        print(f"{dialect:<20}{frame:>18,.0f}{stream:>22,.0f}", flush=True)
+        sdk = stream - per_unit(dialect, "noop-streams", STREAMS)
+        print(f"{dialect:<20}{frame:>18,.0f}{stream:>22,.0f}{sdk:>24,.0f}", flush=True)
     return 0
 
 
