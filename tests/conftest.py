@@ -13,9 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 import otel_responses
-from otel_responses import instrument, uninstrument
 from tests.support import FIXTURES as FIXTURES
-from tests.support import Clock, Telemetry, new_telemetry
+from tests.support import Clock, Telemetry, instrumenting, new_telemetry
 
 __all__ = ["FIXTURES", "Clock", "Telemetry", "clock", "instrumented", "telemetry"]
 
@@ -31,11 +30,8 @@ def telemetry() -> Iterator[Telemetry]:
 @pytest.fixture
 def instrumented(telemetry: Telemetry) -> Iterator[Telemetry]:
     """:func:`otel_responses.instrument` on :func:`telemetry`'s providers, undone afterwards."""
-    instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
-    try:
+    with instrumenting(telemetry):
         yield telemetry
-    finally:
-        uninstrument()
 
 
 @pytest.fixture

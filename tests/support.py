@@ -10,25 +10,38 @@ framed or how telemetry is read back is made once. The pytest fixtures that wrap
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Generic, NamedTuple, Protocol, cast
 
 import httpx
 import openai
+import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 from opentelemetry.util.types import Attributes
+from typing_extensions import TypeVar
 
-from otel_responses import ResponseStreamHook
+from otel_responses import (
+    ContentCapture,
+    ReplayResult,
+    ResponseStreamHook,
+    instrument,
+    replay,
+    uninstrument,
+)
 from otel_responses import _registry as names
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -48,6 +61,13 @@ class Telemetry(NamedTuple):
 
     def finished(self) -> tuple[ReadableSpan, ...]:
         return self.spans.get_finished_spans()
+
+    def one_span(self) -> ReadableSpan:
+        """The one span that ended, whatever its name (a second one is a failure, shown by
+        name); :func:`only_span` instead looks at the stream spans only."""
+        spans = self.finished()
+        assert len(spans) == 1, [s.name for s in spans]
+        return spans[0]
 
     def points(self, name: str) -> list[tuple[dict[str, Any], Any]]:
         """``(attributes, point)`` of every data point of metric ``name``."""
@@ -69,6 +89,68 @@ class Telemetry(NamedTuple):
             key = (str(attributes[names.INTERNAL_ERROR_SITE]), str(attributes[names.ERROR_TYPE]))
             out[key] = out.get(key, 0) + int(point.value)
         return out
+
+    def event_type_counts(self) -> dict[str, int]:
+        """``otel_responses.events`` by ``otel_responses.event.type``: what the events metric
+        counted of each type."""
+        return {
+            str(attributes["otel_responses.event.type"]): int(point.value)
+            for attributes, point in self.points("otel_responses.events")
+        }
+
+    def token_usage(self) -> dict[str, Any]:
+        """``gen_ai.client.token.usage`` summed by ``gen_ai.token.type`` (``input``,
+        ``output``): the tokens the metric recorded."""
+        return {
+            str(attributes["gen_ai.token.type"]): point.sum
+            for attributes, point in self.points("gen_ai.client.token.usage")
+        }
+
+    def replay(
+        self, source: str | bytes | Path, **kwargs: Any
+    ) -> tuple[ReplayResult, ReadableSpan]:
+        """:func:`otel_responses.replay` of ``source`` into this telemetry: its result and the
+        one span it ended."""
+        result = replay(
+            source,
+            tracer_provider=self.tracer_provider,
+            meter_provider=self.meter_provider,
+            **kwargs,
+        )
+        return result, self.one_span()
+
+    def feed_hook(
+        self,
+        body: bytes,
+        how: str,
+        dialect: str | None,
+        capture: ContentCapture | None = None,
+    ) -> tuple[ResponseStreamHook, ReadableSpan]:
+        """Feed ``body`` chunked as ``how`` (:func:`transcript_pieces`) to a hook of ``dialect``
+        (``None``: detected) and end it, as :func:`otel_responses.replay` does but in any
+        chunking: the hook and the one span it ended. Content capture is off unless ``capture``
+        says."""
+        hook = self.hook(
+            model="m",
+            dialect=dialect,
+            capture_content=capture if capture is not None else ContentCapture(),
+        )
+        for piece in transcript_pieces(body, how):
+            hook.feed(piece)
+        hook.end()
+        return hook, self.one_span()
+
+    def replay_transcript(self, body: bytes, how: str, dialect: str | None) -> Replayed:
+        """``body`` through :func:`otel_responses.replay` itself when ``how`` is ``whole`` or
+        ``bytes7`` (its ``chunk_size=7``), else through :meth:`feed_hook`: both ways a
+        transcript reaches the telemetry, tested with one call."""
+        if how in ("whole", "bytes7"):
+            result, span = self.replay(
+                body, dialect=dialect, chunk_size=7 if how == "bytes7" else None
+            )
+            return Replayed(result.outcome, result.error_type, span)
+        hook, span = self.feed_hook(body, how, dialect)
+        return Replayed(hook.outcome or "", hook.error_type, span)
 
     def hook(self, model: str = "gpt-4o", **kwargs: Any) -> ResponseStreamHook:
         """A :class:`ResponseStreamHook` recording into this telemetry."""
@@ -94,6 +176,17 @@ def new_telemetry(*, keep_spans: bool = True) -> Telemetry:
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
     return Telemetry(tracer_provider, meter_provider, spans, reader)
+
+
+@contextmanager
+def instrumenting(telemetry: Telemetry) -> Iterator[Telemetry]:
+    """:func:`otel_responses.instrument` on ``telemetry``'s providers for the ``with`` block, undone
+    after it: the block between an SDK call made bare and the same call made instrumented."""
+    instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+    try:
+        yield telemetry
+    finally:
+        uninstrument()
 
 
 def metric_sum(telemetry: Telemetry, name: str, **match: Any) -> float:
@@ -134,6 +227,55 @@ def exception_types(span: ReadableSpan) -> list[str]:
     ]
 
 
+CLEAN_OUTCOMES = ("completed", "incomplete")
+"""The outcomes of a stream that ended as the server meant it to: the span status stays unset."""
+
+
+def assert_ending(span: ReadableSpan, outcome: str, error_type: str | None) -> dict[str, Any]:
+    """The span ended as ``outcome`` with ``error_type`` (``None``: no ``error.type``), and its
+    status agrees: unset after a clean outcome, ``ERROR`` with a description after any other.
+    Every stream test checks these three together, so they are checked alike; the span's
+    attributes are returned for the test's own checks."""
+    a = attributes(span)
+    assert a["otel_responses.stream.outcome"] == outcome
+    assert a.get("error.type") == error_type
+    if outcome in CLEAN_OUTCOMES:
+        assert span.status.status_code is StatusCode.UNSET
+    else:
+        assert span.status.status_code is StatusCode.ERROR and span.status.description
+    return a
+
+
+def assert_error_span(
+    span: ReadableSpan, error_type: str, description: str, outcome: str = "error"
+) -> dict[str, Any]:
+    """:func:`assert_ending` of a failed stream whose status description is known exactly (the
+    server's error message); the span's attributes."""
+    a = assert_ending(span, outcome, error_type)
+    assert span.status.description == description
+    return a
+
+
+def assert_abandoned_after_two_reads(
+    telemetry: Telemetry, open_stream: Callable[[], Any]
+) -> ReadableSpan:
+    """Open a stream with ``open_stream``, read two items, then drop every reference to it
+    without closing it and collect the garbage: while the app holds it nothing has ended; once
+    collected, its one span ends ``abandoned`` with an error status. The span is returned.
+    (``open_stream`` makes the stream here so that no caller's variable keeps it alive.)"""
+    stream = open_stream()
+    it = iter(stream)
+    next(it)
+    next(it)
+    assert telemetry.finished() == ()
+    del stream, it
+    gc.collect()
+    span = telemetry.one_span()
+    assert attributes(span)["otel_responses.stream.outcome"] == "abandoned"
+    assert span.status.status_code is StatusCode.ERROR
+    return span
+
+
 def only_span(telemetry: Telemetry) -> ReadableSpan:
     """The one stream span (its name starts with the operation, ``chat``)."""
     spans = [s for s in telemetry.finished() if s.name.startswith("chat")]
@@ -160,17 +302,19 @@ class Clock:
 
 
 # --- SSE bodies -------------------------------------------------------------------------------
-def frame(payload: Mapping[str, Any], *, named: bool = True) -> bytes:
+def frame(payload: Mapping[str, Any], *, named: bool = True, compact: bool = False) -> bytes:
     """One SSE event carrying ``payload`` as JSON; ``named`` adds the ``event:`` line with the
-    payload's ``type`` (Responses servers send it, some proxies drop it)."""
-    data = f"data: {json.dumps(payload)}\n\n"
+    payload's ``type`` (Responses servers send it, some proxies drop it). ``compact`` writes the
+    JSON without spaces, as the Anthropic API does (its raw-bytes fast path expects that)."""
+    text = json.dumps(payload, separators=(",", ":")) if compact else json.dumps(payload)
+    data = f"data: {text}\n\n"
     if named and "type" in payload:
         return f"event: {payload['type']}\n{data}".encode()
     return data.encode()
 
 
-def frames(*payloads: Mapping[str, Any], named: bool = True) -> bytes:
-    return b"".join(frame(p, named=named) for p in payloads)
+def frames(*payloads: Mapping[str, Any], named: bool = True, compact: bool = False) -> bytes:
+    return b"".join(frame(p, named=named, compact=compact) for p in payloads)
 
 
 def responses_event(kind: str, seq: int | None, **fields: Any) -> bytes:
@@ -284,6 +428,128 @@ def chunked(body: bytes, how: str) -> list[bytes]:
     raise ValueError(how)
 
 
+# --- recorded transcripts through the hook ----------------------------------------------------
+def to_crlf(body: bytes) -> bytes:
+    """``body`` with every line ending CRLF."""
+    return body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def swap_line_endings(body: bytes) -> bytes:
+    """``body`` in LF if it is written in CRLF, else in CRLF (for a corpus written in CRLF)."""
+    lf = body.replace(b"\r\n", b"\n")
+    return lf if lf != body else to_crlf(lf)
+
+
+LINE_ENDINGS: dict[str, Callable[[bytes], bytes]] = {
+    "crlf": to_crlf,
+    "swapped_eol": swap_line_endings,
+}
+"""The line-ending rewrites a transcript chunking may start with (see :func:`transcript_pieces`)."""
+
+
+def transcript_pieces(body: bytes, how: str) -> list[bytes]:
+    """``body`` in the chunking ``how`` of the dialect transcript tests: ``whole``, ``event`` or
+    ``bytes7`` (7-byte pieces), optionally after a rewrite of :data:`LINE_ENDINGS` named first
+    (``crlf`` is ``crlf`` whole, ``crlf_bytes7`` the rewritten body in 7-byte pieces), so that a
+    CR and its LF fall in different chunks too."""
+    for name, rewrite in LINE_ENDINGS.items():
+        if how == name or how.startswith(f"{name}_"):
+            body, how = rewrite(body), how[len(name) + 1 :] or "whole"
+            break
+    return chunked(body, "bytes" if how == "bytes7" else how)
+
+
+class Replayed(NamedTuple):
+    """How a transcript ended, as the caller was told, and the span it left."""
+
+    outcome: str
+    error_type: str | None
+    span: ReadableSpan
+
+
+@dataclass(frozen=True)
+class StreamReading:
+    """What a dialect test's independent reading of a transcript says, whatever the dialect
+    (the dialect's reading adds its usage): what :func:`assert_transcript` checks, and the ids,
+    finish reasons and text the dialect's own checks compare."""
+
+    events: int
+    """The events the stream holds (each dialect says what is one)."""
+    types: dict[str, int]
+    span_events: list[str]
+    deltas: int
+    outcome: str
+    error_type: str | None
+    response_id: str | None
+    model: str | None
+    finish_reasons: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class TranscriptReading(StreamReading):
+    """The reading of a transcript of a dialect whose usage is one object (Chat Completions'
+    ``usage``, Gemini's ``usageMetadata``), kept as the stream last stated it."""
+
+    usage: dict[str, Any] | None
+
+
+def assert_all_in_sources(folder: Path, paths: list[Path]) -> None:
+    """Every transcript in ``paths`` is named in ``folder``'s ``SOURCES.md``, where its origin
+    is recorded: a copy with no stated source fails here."""
+    rows = (folder / "SOURCES.md").read_text()
+    for path in paths:
+        assert f"`{path.name}`" in rows, path.name
+
+
+TestT = TypeVar("TestT", bound=Callable[..., Any])
+
+
+def parametrize_transcripts(
+    streams: list[Path], dialect: str, chunkings: list[str]
+) -> Callable[[TestT], TestT]:
+    """Run a dialect's transcript test on every transcript in ``streams``, in every chunking of
+    ``chunkings`` (:func:`transcript_pieces`), with the dialect detected and named ``dialect``:
+    its arguments ``path``, ``how``, ``dialect``, its ids ``<stem>-<how>-detected|named``."""
+
+    def mark(test: TestT) -> TestT:
+        marked = pytest.mark.parametrize("path", streams, ids=lambda p: p.stem)(test)
+        marked = pytest.mark.parametrize("how", chunkings)(marked)
+        marked = pytest.mark.parametrize("dialect", [None, dialect], ids=["detected", "named"])(
+            marked
+        )
+        return cast("TestT", marked)
+
+    return mark
+
+
+def assert_transcript(
+    telemetry: Telemetry, body: bytes, how: str, dialect: str | None, want: StreamReading
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Replay ``body`` (:meth:`Telemetry.replay_transcript`) and assert what every dialect's
+    transcript test asserts alike, against its own reading ``want``: the ending (told to the
+    caller, on the span, on the ``otel_responses.streams`` point, with :func:`assert_ending`'s
+    status), the span events, the event and delta counts, the time to first token exactly when
+    there is a delta, and the events metric by type. Returns the span's and the streams point's
+    attributes for the dialect's own checks."""
+    replayed = telemetry.replay_transcript(body, how, dialect)
+    assert (replayed.outcome, replayed.error_type) == (want.outcome, want.error_type)
+    a = assert_ending(replayed.span, want.outcome, want.error_type)
+    assert event_names(replayed.span) == want.span_events
+    assert "otel_responses.anomalies.count" not in a
+    assert a["otel_responses.events.count"] == want.events
+    assert a["otel_responses.deltas.count"] == want.deltas
+    assert ("otel_responses.time_to_first_token" in a) == (want.deltas > 0)
+    counted = telemetry.event_type_counts()
+    assert counted == want.types
+    assert sum(counted.values()) == want.events
+    ((stream_attrs, stream_point),) = telemetry.points("otel_responses.streams")
+    assert stream_point.value == 1
+    assert stream_attrs["otel_responses.stream.outcome"] == want.outcome
+    assert stream_attrs.get("error.type") == want.error_type
+    return a, stream_attrs
+
+
 # --- an openai SDK on httpx.MockTransport -----------------------------------------------------
 BASE_URL = "https://api.test/v1"
 SSE_HEADERS = {
@@ -315,17 +581,22 @@ HEADERS_429 = {
 }
 
 Handler = Callable[[httpx.Request], httpx.Response]
+# Defaults (PEP 696, through typing_extensions, a dependency of opentelemetry-api): a bare
+# ``Server`` annotation means the httpx one.
+RequestT = TypeVar("RequestT", default=httpx.Request)
+ResponseT = TypeVar("ResponseT", default=httpx.Response)
 
 
-class Server:
+class Server(Generic[RequestT, ResponseT]):
     """A ``MockTransport`` handler serving queued responses (the last one repeats); records the
-    requests."""
+    requests. Generic in the HTTP library, so that the anthropic SDK's ``httpx2`` is served by
+    the same one as ``httpx``."""
 
-    def __init__(self, *responses: Handler) -> None:
+    def __init__(self, *responses: Callable[[RequestT], ResponseT]) -> None:
         self.queue = list(responses)
-        self.requests: list[httpx.Request] = []
+        self.requests: list[RequestT] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: RequestT) -> ResponseT:
         self.requests.append(request)
         make = self.queue.pop(0) if len(self.queue) > 1 else self.queue[0]
         return make(request)
@@ -369,10 +640,12 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return make
 
 
-def client(handler: Callable[..., Any], *, max_retries: int = 0) -> openai.OpenAI:
+def client(
+    handler: Callable[..., Any], *, max_retries: int = 0, base_url: str = BASE_URL
+) -> openai.OpenAI:
     return openai.OpenAI(
         api_key="sk-test",
-        base_url=BASE_URL,
+        base_url=base_url,
         max_retries=max_retries,
         # The SDK takes an httpx client (its annotation names only its own httpx2 fork).
         http_client=httpx.Client(transport=httpx.MockTransport(handler)),  # type: ignore[arg-type]
@@ -386,6 +659,60 @@ def async_client(handler: Callable[..., Any], *, max_retries: int = 0) -> openai
         max_retries=max_retries,
         http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),  # type: ignore[arg-type]
     )
+
+
+def recorded_response(recorded: Mapping[str, Any]) -> tuple[list[tuple[str, str]], Handler]:
+    """A recorded HTTP response (an ``*.http.json`` transcript, read) as the headers it is served
+    with and a handler serving it. Headers that describe the recorded transfer (length,
+    chunking, compression) are left out: the body is stored decoded and whole."""
+    headers = [
+        (name, value)
+        for name, values in recorded["headers"].items()
+        if name.lower() not in ("content-length", "transfer-encoding", "content-encoding")
+        for value in (values if isinstance(values, list) else [values])
+    ]
+
+    def make(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            recorded["status"], headers=headers, content=recorded["body"].encode()
+        )
+
+    return headers, make
+
+
+def exception_view(exc: BaseException | None) -> Any:
+    """What the app can see of an SDK exception (class, text, body, status, code): compared
+    between a call made bare and the same call instrumented."""
+    if exc is None:
+        return None
+    return (
+        type(exc),
+        str(exc),
+        getattr(exc, "body", None),
+        getattr(exc, "status_code", None),
+        getattr(exc, "code", None),
+    )
+
+
+def assert_retried_then_completed(
+    telemetry: Telemetry, server: Server[Any, Any], statuses: list[int]
+) -> list[dict[str, Any]]:
+    """The one stream span of a call the SDK made once a status in ``statuses`` (the last one
+    answered with the stream, which completed): a request and an ``otel_responses.http.attempt``
+    event each, numbered from 1, the retries counted, no ``error.type``. Returns the attempt
+    events' attributes for the facts each test sets on them."""
+    assert len(server.requests) == len(statuses)
+    span = only_span(telemetry)
+    a = attrs(span)
+    assert a["otel_responses.http.retry_count"] == len(statuses) - 1
+    assert a["otel_responses.stream.outcome"] == "completed"
+    assert "error.type" not in a
+    attempts = [attributes(e) for e in span.events if e.name == "otel_responses.http.attempt"]
+    assert [e["http.response.status_code"] for e in attempts] == statuses
+    assert [e["otel_responses.http.attempt_number"] for e in attempts] == [
+        n + 1 for n in range(len(statuses))
+    ]
+    return attempts
 
 
 # --- a real HTTP server on loopback -----------------------------------------------------------

@@ -19,17 +19,16 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-from otel_responses import ContentCapture, ResponseStreamHook, replay
-from tests._instr_support import events_of
+from otel_responses import ContentCapture, replay
+from tests import support
 from tests.conftest import FIXTURES, Telemetry
 from tests.sse_reference import reference_decode
-from tests.support import Clock
+from tests.support import Clock, attributes, events_of
 
 CHAT = FIXTURES / "chat_completions"
 STREAMS = sorted(CHAT.glob("*.sse"))
@@ -79,22 +78,7 @@ def _delta_kind(delta: Any) -> str | None:
     return None
 
 
-class Expected(NamedTuple):
-    events: int
-    """Data frames before ``[DONE]`` (``[DONE]`` itself is not an event)."""
-    types: dict[str, int]
-    span_events: list[str]
-    deltas: int
-    outcome: str
-    error_type: str | None
-    response_id: str | None
-    model: str | None
-    usage: dict[str, Any] | None
-    finish_reasons: tuple[str, ...]
-    text: str
-
-
-def expected(body: bytes) -> Expected:
+def expected(body: bytes) -> support.TranscriptReading:
     frames = reference_decode(body)
     done = False
     types: list[str] = []
@@ -165,7 +149,7 @@ def expected(body: bytes) -> Expected:
         error_type = None
     else:
         outcome, error_type = "truncated", "_OTHER"
-    return Expected(
+    return support.TranscriptReading(
         events=len(types),
         types=dict(Counter(types)),
         span_events=span_events,
@@ -180,57 +164,10 @@ def expected(body: bytes) -> Expected:
     )
 
 
-def pieces(body: bytes, how: str) -> list[bytes]:
-    if how.startswith("crlf"):
-        body = body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    if how in ("whole", "crlf"):
-        return [body]
-    if how == "event":
-        return events_of(body)
-    return [body[i : i + 7] for i in range(0, len(body), 7)]
-
-
-def run(
-    telemetry: Telemetry,
-    body: bytes,
-    how: str,
-    dialect: str | None,
-    capture: ContentCapture | None = None,
-) -> tuple[ResponseStreamHook, ReadableSpan]:
-    """Feed ``body`` chunked as ``how`` to a hook, as replay does (request model from the
-    body), and end it; the hook and its one span."""
-    hook = ResponseStreamHook(
-        dialect=dialect,
-        model="m",
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
-        capture_content=capture if capture is not None else ContentCapture(),
-    )
-    for piece in pieces(body, how):
-        hook.feed(piece)
-    hook.end()
-    spans = telemetry.finished()
-    assert len(spans) == 1, [s.name for s in spans]
-    return hook, spans[0]
-
-
-def attrs_of(span: ReadableSpan) -> dict[str, Any]:
-    return dict(span.attributes or {})
-
-
-def types_counted(telemetry: Telemetry) -> dict[str, int]:
-    return {
-        a["otel_responses.event.type"]: int(p.value)
-        for a, p in telemetry.points("otel_responses.events")
-    }
-
-
 # --- every transcript ---------------------------------------------------------------------------
 def test_the_corpus_is_all_there() -> None:
     assert len(STREAMS) == 14 and len(HTTP_ERRORS) == 4
-    rows = (CHAT / "SOURCES.md").read_text()
-    for path in [*STREAMS, *HTTP_ERRORS]:
-        assert f"`{path.name}`" in rows, path.name
+    support.assert_all_in_sources(CHAT, [*STREAMS, *HTTP_ERRORS])
 
 
 def test_the_expectations_are_not_vacuous() -> None:
@@ -247,38 +184,16 @@ def test_the_expectations_are_not_vacuous() -> None:
     assert sum(e.deltas for e in found.values()) > 3000
 
 
-@pytest.mark.parametrize("dialect", DIALECTS, ids=["detected", "named"])
-@pytest.mark.parametrize("how", CHUNKINGS)
-@pytest.mark.parametrize("path", STREAMS, ids=lambda p: p.stem)
+@support.parametrize_transcripts(STREAMS, "chat_completions", CHUNKINGS)
 def test_stream_transcript(path: Path, how: str, dialect: str | None, telemetry: Telemetry) -> None:
-    body = path.read_bytes()
-    want = expected(body)
-    if how in ("whole", "bytes7"):  # through replay() itself
-        result = replay(
-            body,
-            dialect=dialect,
-            chunk_size=7 if how == "bytes7" else None,
-            tracer_provider=telemetry.tracer_provider,
-            meter_provider=telemetry.meter_provider,
-        )
-        (span,) = telemetry.finished()
-        outcome, error_type = result.outcome, result.error_type
-    else:
-        hook, span = run(telemetry, body, how, dialect)
-        outcome, error_type = hook.outcome or "", hook.error_type
-    a = attrs_of(span)
-    assert (outcome, error_type) == (want.outcome, want.error_type)
-    assert a["otel_responses.stream.outcome"] == want.outcome
-    assert a.get("error.type") == want.error_type
-    if want.outcome in ("completed", "incomplete"):
-        assert span.status.status_code is StatusCode.UNSET
-        if want.finish_reasons:
-            assert a["gen_ai.response.finish_reasons"] == want.finish_reasons
-        else:
-            assert "gen_ai.response.finish_reasons" not in a
-    else:
-        assert span.status.status_code is StatusCode.ERROR and span.status.description
+    want = expected(path.read_bytes())
+    a, stream_attrs = support.assert_transcript(telemetry, path.read_bytes(), how, dialect, want)
+    if want.outcome not in support.CLEAN_OUTCOMES:
         assert a["gen_ai.response.finish_reasons"] == ("error",)
+    elif want.finish_reasons:
+        assert a["gen_ai.response.finish_reasons"] == want.finish_reasons
+    else:
+        assert "gen_ai.response.finish_reasons" not in a
     assert a["openai.api.type"] == "chat_completions"
     assert a["gen_ai.operation.name"] == "chat"
     assert a["gen_ai.provider.name"] == "openai"  # no host: any OpenAI-compatible server
@@ -296,25 +211,9 @@ def test_stream_transcript(path: Path, how: str, dialect: str | None, telemetry:
         reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
         assert a.get("gen_ai.usage.cache_read.input_tokens") == cached
         assert a.get("gen_ai.usage.reasoning.output_tokens") == reasoning
-    assert [e.name for e in span.events] == want.span_events
-    assert "otel_responses.anomalies.count" not in a
-    assert a["otel_responses.events.count"] == want.events
-    assert a["otel_responses.deltas.count"] == want.deltas
-    assert ("otel_responses.time_to_first_token" in a) == (want.deltas > 0)
     assert a["gen_ai.response.time_to_first_chunk"] > 0
-    counted = types_counted(telemetry)
-    assert counted == want.types
-    assert sum(counted.values()) == want.events
-    ((stream_attrs, stream_point),) = telemetry.points("otel_responses.streams")
-    assert stream_point.value == 1
-    assert stream_attrs["otel_responses.stream.outcome"] == want.outcome
-    assert stream_attrs.get("error.type") == want.error_type
     assert stream_attrs["openai.api.type"] == "chat_completions"
-    tokens = {
-        p_attrs["gen_ai.token.type"]: p.sum
-        for p_attrs, p in telemetry.points("gen_ai.client.token.usage")
-    }
-    assert tokens == (
+    assert telemetry.token_usage() == (
         {"input": usage["prompt_tokens"], "output": usage["completion_tokens"]} if usage else {}
     )
     per_chunk = telemetry.points("gen_ai.client.operation.time_per_output_chunk")
@@ -327,17 +226,19 @@ def test_content_capture_and_the_fast_path(path: Path, telemetry: Telemetry) -> 
     bytes. Both give the same telemetry; on, the span holds the concatenated content text."""
     body = path.read_bytes()
     want = expected(body)
-    off_hook, off = run(telemetry, body, "event", "chat_completions")
-    off_types = types_counted(telemetry)
+    off_hook, off = telemetry.feed_hook(body, "event", "chat_completions")
+    off_types = telemetry.event_type_counts()
     telemetry.spans.clear()
-    on_hook, on = run(telemetry, body, "event", "chat_completions", ContentCapture(on_span=True))
-    a_off, a_on = attrs_of(off), attrs_of(on)
+    on_hook, on = telemetry.feed_hook(
+        body, "event", "chat_completions", ContentCapture(on_span=True)
+    )
+    a_off, a_on = attributes(off), attributes(on)
     assert on_hook.outcome == off_hook.outcome == want.outcome
     for key in ("otel_responses.events.count", "otel_responses.deltas.count", "error.type"):
         assert a_on.get(key) == a_off.get(key), key
     assert [e.name for e in on.events] == [e.name for e in off.events]
     # The metric reader is cumulative: the second stream doubled every count.
-    assert types_counted(telemetry) == {t: 2 * n for t, n in off_types.items()}
+    assert telemetry.event_type_counts() == {t: 2 * n for t, n in off_types.items()}
     assert "gen_ai.output.messages" not in a_off
     if want.text:
         (message,) = json.loads(a_on["gen_ai.output.messages"])
@@ -359,13 +260,13 @@ def test_content_capture_from_the_environment(
     want = expected(path.read_bytes())
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "span_only")
     replay(path, tracer_provider=telemetry.tracer_provider)
-    (message,) = json.loads(attrs_of(telemetry.finished()[0])["gen_ai.output.messages"])
+    (message,) = json.loads(attributes(telemetry.finished()[0])["gen_ai.output.messages"])
     assert message["parts"][0]["content"] == want.text and len(want.text) > 100
     assert message["finish_reason"] == "stop"
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "no_content")
     telemetry.spans.clear()
     replay(path, tracer_provider=telemetry.tracer_provider)
-    assert "gen_ai.output.messages" not in attrs_of(telemetry.finished()[0])
+    assert "gen_ai.output.messages" not in attributes(telemetry.finished()[0])
 
 
 @pytest.mark.parametrize("path", STREAMS, ids=lambda p: p.stem)
@@ -388,12 +289,7 @@ def test_timings_on_a_controlled_clock(path: Path, telemetry: Telemetry, clock: 
             if any(_delta_kind(c.get("delta")) for c in payload.get("choices") or []):
                 arrivals.append((i + 1) / 4)
     clock.at(0)
-    hook = ResponseStreamHook(
-        dialect="chat_completions",
-        model="m",
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
-    )
+    hook = telemetry.hook(dialect="chat_completions", model="m")
     for i, chunk in enumerate(chunks):
         clock.at((i + 1) / 4)
         hook.feed(chunk)
@@ -401,7 +297,7 @@ def test_timings_on_a_controlled_clock(path: Path, telemetry: Telemetry, clock: 
     clock.at(end)
     hook.end()
     (span,) = telemetry.finished()
-    a = attrs_of(span)
+    a = attributes(span)
     assert a["gen_ai.response.time_to_first_chunk"] == first_event
     ttft = [(p.sum, p.count) for _, p in telemetry.points("otel_responses.time_to_first_token")]
     tpoc = [
@@ -432,14 +328,8 @@ def test_http_error_transcript(path: Path, dialect: str | None, telemetry: Telem
     error = json.loads(record["body"])["error"]
     code = error.get("code")
     want = str(code if code is not None else error.get("type"))
-    result = replay(
-        path,
-        dialect=dialect,
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
-    )
-    (span,) = telemetry.finished()
-    a = attrs_of(span)
+    result, span = telemetry.replay(path, dialect=dialect)
+    a = attributes(span)
     assert result.outcome == a["otel_responses.stream.outcome"] == "error"
     assert result.error_type == a["error.type"] == want
     assert a["http.response.status_code"] == record["status"]
@@ -468,12 +358,8 @@ def test_a_recorded_url_names_the_dialect_and_the_provider(
     url: str, provider: str, telemetry: Telemetry
 ) -> None:
     record = json.loads((CHAT / "ruby_llm__deepseek_http_401_authentication.http.json").read_text())
-    replay(
-        json.dumps({**record, "url": url}).encode(),
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
-    )
-    a = attrs_of(telemetry.finished()[0])
+    _, span = telemetry.replay(json.dumps({**record, "url": url}).encode())
+    a = attributes(span)
     assert a["openai.api.type"] == "chat_completions"
     assert a["gen_ai.provider.name"] == provider
     assert a["error.type"] == "invalid_request_error"  # DeepSeek's code, not its type
@@ -481,14 +367,8 @@ def test_a_recorded_url_names_the_dialect_and_the_provider(
 
 # --- documented semantics, on named transcripts ------------------------------------------------
 def _replayed(telemetry: Telemetry, name: str) -> dict[str, Any]:
-    replay(
-        CHAT / name,
-        dialect="chat_completions",
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
-    )
-    (span,) = telemetry.finished()
-    return {"span": span, **attrs_of(span)}
+    _, span = telemetry.replay(CHAT / name, dialect="chat_completions")
+    return {"span": span, **attributes(span)}
 
 
 def test_groq_event_error_frame(telemetry: Telemetry) -> None:
@@ -542,7 +422,7 @@ def test_mistral_content_parts_are_deltas(telemetry: Telemetry) -> None:
     )
     assert arrays == 58
     a = _replayed(telemetry, path.name)
-    counted = types_counted(telemetry)
+    counted = telemetry.event_type_counts()
     assert counted[REASONING] == arrays  # thinking blocks are reasoning deltas
     assert a["otel_responses.deltas.count"] == arrays + counted[CONTENT]
 
@@ -582,7 +462,7 @@ def test_a_stream_ending_with_done_but_no_finish_reason_is_completed(telemetry: 
         telemetry.spans.clear()
         result = replay(path, dialect=dialect, tracer_provider=telemetry.tracer_provider)
         assert result.outcome == "completed", dialect
-        a = attrs_of(telemetry.finished()[0])
+        a = attributes(telemetry.finished()[0])
         assert "gen_ai.response.id" not in a  # every id is ""
 
 
@@ -609,12 +489,12 @@ SMALL = [
 
 @pytest.mark.parametrize("dialect", DIALECTS, ids=["detected", "named"])
 def test_done_is_a_terminator_not_an_event(dialect: str | None, telemetry: Telemetry) -> None:
-    hook, span = run(telemetry, b"".join([*SMALL, DONE]), "event", dialect)
-    a = attrs_of(span)
+    hook, span = telemetry.feed_hook(b"".join([*SMALL, DONE]), "event", dialect)
+    a = attributes(span)
     assert hook.outcome == "completed"
     assert a["otel_responses.events.count"] == 4
-    assert sum(types_counted(telemetry).values()) == 4
-    assert "[DONE]" not in types_counted(telemetry)
+    assert sum(telemetry.event_type_counts().values()) == 4
+    assert "[DONE]" not in telemetry.event_type_counts()
 
 
 PING = b'data: {"type":"ping"}\n\n'
@@ -631,13 +511,13 @@ def test_a_keepalive_is_counted_not_an_anomaly(
         parts = [PING, *SMALL, PING, DONE]
     else:
         parts = [SMALL[0], PING, SMALL[1], PING, *SMALL[2:], DONE]
-    hook, span = run(telemetry, b"".join(parts), "event", dialect)
-    a = attrs_of(span)
+    hook, span = telemetry.feed_hook(b"".join(parts), "event", dialect)
+    a = attributes(span)
     assert (hook.outcome, a["openai.api.type"]) == ("completed", "chat_completions")
     assert a["otel_responses.events.count"] == 6
     assert a["otel_responses.deltas.count"] == 2
     assert "otel_responses.anomalies.count" not in a
-    assert sum(types_counted(telemetry).values()) == 6
+    assert sum(telemetry.event_type_counts().values()) == 6
     assert not telemetry.points("otel_responses.anomalies")
     assert a["gen_ai.response.id"] == "chatcmpl-x"
 
@@ -667,21 +547,21 @@ def test_several_choices_in_one_chunk(capture: bool, telemetry: Telemetry) -> No
     as by the parsed one."""
     want = expected(MULTI_CHOICE)
     assert want.finish_reasons == ("stop", "length") and want.outcome == "incomplete"
-    hook, span = run(
-        telemetry, MULTI_CHOICE, "event", "chat_completions", ContentCapture(on_span=capture)
+    hook, span = telemetry.feed_hook(
+        MULTI_CHOICE, "event", "chat_completions", ContentCapture(on_span=capture)
     )
-    a = attrs_of(span)
+    a = attributes(span)
     assert hook.outcome == "incomplete"
     assert a["gen_ai.response.finish_reasons"] == ("stop", "length")
     assert [e.name for e in span.events] == want.span_events
     assert a["otel_responses.deltas.count"] == want.deltas
-    assert types_counted(telemetry) == want.types
+    assert telemetry.event_type_counts() == want.types
 
 
 def test_a_bare_error_frame_is_an_error(telemetry: Telemetry) -> None:
     error = {"error": {"message": "overloaded", "type": "server_error", "code": None}}
     body = SMALL[0] + SMALL[1] + b"data: " + json.dumps(error).encode() + b"\n\n"
-    hook, span = run(telemetry, body, "whole", "chat_completions")
+    hook, span = telemetry.feed_hook(body, "whole", "chat_completions")
     assert hook.outcome == "error"
     assert hook.error_type == "server_error"  # no code: its type
     assert span.status.description == "overloaded"
@@ -689,8 +569,8 @@ def test_a_bare_error_frame_is_an_error(telemetry: Telemetry) -> None:
 
 def test_a_chunk_after_done_is_an_after_terminal_anomaly(telemetry: Telemetry) -> None:
     body = b"".join([*SMALL, DONE, chunk({"content": "late"})])
-    hook, span = run(telemetry, body, "event", "chat_completions")
-    a = attrs_of(span)
+    hook, span = telemetry.feed_hook(body, "event", "chat_completions")
+    a = attributes(span)
     assert hook.outcome == "completed"
     assert a["otel_responses.anomalies.count"] == 1
     assert a["otel_responses.deltas.count"] == 2  # the late delta is not output
@@ -701,19 +581,20 @@ def test_a_chunk_after_done_is_an_after_terminal_anomaly(telemetry: Telemetry) -
 
 
 def test_finish_on_every_choice_without_done_ends_normally(telemetry: Telemetry) -> None:
-    hook, span = run(telemetry, b"".join([*SMALL[:-1], chunk({}, "content_filter")]), "event", None)
+    body = b"".join([*SMALL[:-1], chunk({}, "content_filter")])
+    hook, span = telemetry.feed_hook(body, "event", None)
     assert hook.outcome == "incomplete"
-    assert attrs_of(span)["gen_ai.response.finish_reasons"] == ("content_filter",)
+    assert attributes(span)["gen_ai.response.finish_reasons"] == ("content_filter",)
 
 
 def test_a_refusal_delta_is_output(telemetry: Telemetry) -> None:
     body = b"".join(
         [SMALL[0], chunk({"refusal": "I can't"}), chunk({"refusal": " help."}), SMALL[3], DONE]
     )
-    hook, span = run(telemetry, body, "event", "chat_completions")
+    hook, span = telemetry.feed_hook(body, "event", "chat_completions")
     assert hook.outcome == "completed"
-    assert attrs_of(span)["otel_responses.deltas.count"] == 2
-    assert types_counted(telemetry)[REFUSAL] == 2
+    assert attributes(span)["otel_responses.deltas.count"] == 2
+    assert telemetry.event_type_counts()[REFUSAL] == 2
 
 
 def _hostile_bodies() -> Iterator[tuple[str, bytes]]:
@@ -750,7 +631,7 @@ def test_hostile_input_never_raises_and_ends_one_span(
         telemetry.spans.clear()
         for how in ("whole", "bytes7"):
             telemetry.spans.clear()
-            hook, span = run(telemetry, body, how, dialect)  # run() asserts exactly one span
+            hook, span = telemetry.feed_hook(body, how, dialect)  # asserts exactly one span
             assert hook.outcome in ("completed", "incomplete", "error", "truncated"), name
             assert span.end_time is not None
     assert not [p for a, p in telemetry.points("otel_responses.internal_errors") if p.value], (
@@ -764,8 +645,8 @@ TRUNCATED_JSON = b'data: {"id":"x","choices":[{"delta":{"content":"a\n\n'
 @pytest.mark.parametrize("dialect", DIALECTS, ids=["detected", "named"])
 def test_truncated_json_first_is_undecodable(dialect: str | None, telemetry: Telemetry) -> None:
     """The first chunk is always parsed: a broken one is an ``undecodable`` anomaly."""
-    hook, span = run(telemetry, TRUNCATED_JSON + b"".join(SMALL[1:]) + DONE, "event", dialect)
-    a = attrs_of(span)
+    hook, span = telemetry.feed_hook(TRUNCATED_JSON + b"".join(SMALL[1:]) + DONE, "event", dialect)
+    a = attributes(span)
     assert hook.outcome == "completed"
     assert a["otel_responses.anomalies.count"] == 1
     (anomaly,) = [e for e in span.events if e.name == "otel_responses.anomaly"]
@@ -777,8 +658,8 @@ def test_truncated_json_mid_stream_is_undecodable_when_parsed(telemetry: Telemet
     ``undecodable`` anomaly. (Off, a delta-looking chunk is read from its raw bytes unparsed.)"""
     body = SMALL[0] + TRUNCATED_JSON + b"".join(SMALL[1:]) + DONE
     capture = ContentCapture(on_span=True)
-    hook, span = run(telemetry, body, "event", "chat_completions", capture)
-    a = attrs_of(span)
+    hook, span = telemetry.feed_hook(body, "event", "chat_completions", capture)
+    a = attributes(span)
     assert hook.outcome == "completed"
     assert a["otel_responses.anomalies.count"] == 1
     assert a["otel_responses.deltas.count"] == 2

@@ -19,24 +19,19 @@ import json
 import random
 from collections import Counter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import StatusCode
 
-from otel_responses import ContentCapture, ResponseStreamHook, replay
+from otel_responses import ContentCapture, ResponseStreamHook
 from otel_responses.dialects import for_request, get
 from otel_responses.dialects.gemini import GeminiReader
-from tests._instr_support import events_of
+from tests import support
 from tests.conftest import FIXTURES, Telemetry
 from tests.sse_reference import reference_decode
+from tests.support import attributes, events_of, new_telemetry
 
 GEMINI = FIXTURES / "gemini"
 STREAMS = sorted(GEMINI.glob("*.sse"))
@@ -71,21 +66,7 @@ def _part_kind(part: dict[str, Any]) -> str | None:
     return None
 
 
-class Expected(NamedTuple):
-    events: int
-    types: dict[str, int]
-    span_events: list[str]
-    deltas: int
-    outcome: str
-    error_type: str | None
-    response_id: str | None
-    model: str | None
-    usage: dict[str, Any] | None
-    finish_reasons: tuple[str, ...]
-    text: str
-
-
-def expected(body: bytes) -> Expected:
+def expected(body: bytes) -> support.TranscriptReading:
     types: list[str] = []
     span_events: list[str] = []
     reasons: dict[int, str] = {}
@@ -149,7 +130,7 @@ def expected(body: bytes) -> Expected:
         error_type = None
     else:
         outcome, error_type = "truncated", "_OTHER"
-    return Expected(
+    return support.TranscriptReading(
         events=len(types),
         types=dict(Counter(types)),
         span_events=span_events,
@@ -162,52 +143,6 @@ def expected(body: bytes) -> Expected:
         finish_reasons=ordered,
         text="".join(text),
     )
-
-
-def pieces(body: bytes, how: str) -> list[bytes]:
-    if how.startswith("swapped_eol"):
-        lf = body.replace(b"\r\n", b"\n")
-        body = lf if lf != body else lf.replace(b"\n", b"\r\n")
-    if how in ("whole", "swapped_eol"):
-        return [body]
-    if how == "event":
-        return events_of(body)
-    return [body[i : i + 7] for i in range(0, len(body), 7)]
-
-
-def run(
-    telemetry: Telemetry,
-    body: bytes,
-    how: str,
-    dialect: str | None,
-    capture: ContentCapture | None = None,
-    server_address: str | None = None,
-) -> tuple[ResponseStreamHook, ReadableSpan]:
-    hook = ResponseStreamHook(
-        dialect=dialect,
-        model="m",
-        server_address=server_address,
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
-        capture_content=capture if capture is not None else ContentCapture(),
-    )
-    for piece in pieces(body, how):
-        hook.feed(piece)
-    hook.end()
-    spans = telemetry.finished()
-    assert len(spans) == 1, [s.name for s in spans]
-    return hook, spans[0]
-
-
-def attrs_of(span: ReadableSpan) -> dict[str, Any]:
-    return dict(span.attributes or {})
-
-
-def types_counted(telemetry: Telemetry) -> dict[str, int]:
-    return {
-        a["otel_responses.event.type"]: int(p.value)
-        for a, p in telemetry.points("otel_responses.events")
-    }
 
 
 def usage_attrs(usage: dict[str, Any] | None) -> dict[str, int | None]:
@@ -228,9 +163,7 @@ def usage_attrs(usage: dict[str, Any] | None) -> dict[str, int | None]:
 # --- every transcript ---------------------------------------------------------------------------
 def test_the_corpus_is_all_there() -> None:
     assert len(STREAMS) == 10 and len(HTTP_ERRORS) == 4
-    rows = (GEMINI / "SOURCES.md").read_text()
-    for path in [*STREAMS, *HTTP_ERRORS]:
-        assert f"`{path.name}`" in rows, path.name
+    support.assert_all_in_sources(GEMINI, [*STREAMS, *HTTP_ERRORS])
 
 
 def test_the_copies_equal_the_shared_corpus() -> None:
@@ -255,34 +188,12 @@ def test_the_expectations_are_not_vacuous() -> None:
     assert sum(e.deltas for e in found.values()) > 100
 
 
-@pytest.mark.parametrize("dialect", DIALECTS, ids=["detected", "named"])
-@pytest.mark.parametrize("how", CHUNKINGS)
-@pytest.mark.parametrize("path", STREAMS, ids=lambda p: p.stem)
+@support.parametrize_transcripts(STREAMS, "gemini", CHUNKINGS)
 def test_stream_transcript(path: Path, how: str, dialect: str | None, telemetry: Telemetry) -> None:
-    body = path.read_bytes()
-    want = expected(body)
-    if how in ("whole", "bytes7"):  # through replay() itself
-        result = replay(
-            body,
-            dialect=dialect,
-            chunk_size=7 if how == "bytes7" else None,
-            tracer_provider=telemetry.tracer_provider,
-            meter_provider=telemetry.meter_provider,
-        )
-        (span,) = telemetry.finished()
-        outcome, error_type = result.outcome, result.error_type
-    else:
-        hook, span = run(telemetry, body, how, dialect)
-        outcome, error_type = hook.outcome or "", hook.error_type
-    a = attrs_of(span)
-    assert (outcome, error_type) == (want.outcome, want.error_type)
-    assert a["otel_responses.stream.outcome"] == want.outcome
-    assert a.get("error.type") == want.error_type
-    if want.outcome in ("completed", "incomplete"):
-        assert span.status.status_code is StatusCode.UNSET
+    want = expected(path.read_bytes())
+    a, stream_attrs = support.assert_transcript(telemetry, path.read_bytes(), how, dialect, want)
+    if want.outcome in support.CLEAN_OUTCOMES:
         assert a["gen_ai.response.finish_reasons"] == want.finish_reasons
-    else:
-        assert span.status.status_code is StatusCode.ERROR and span.status.description
     if dialect is not None:
         # Detected: the span started as the default (Responses) dialect and an OTel span
         # attribute cannot be removed — a core limitation reported to the lead; the metrics
@@ -296,24 +207,10 @@ def test_stream_transcript(path: Path, how: str, dialect: str | None, telemetry:
         assert a.get(key) == value, key
     if want.usage is None:
         assert "gen_ai.usage.input_tokens" not in a
-    assert [e.name for e in span.events] == want.span_events
-    assert "otel_responses.anomalies.count" not in a
-    assert a["otel_responses.events.count"] == want.events
-    assert a["otel_responses.deltas.count"] == want.deltas
-    assert ("otel_responses.time_to_first_token" in a) == (want.deltas > 0)
-    counted = types_counted(telemetry)
-    assert counted == want.types
-    ((stream_attrs, stream_point),) = telemetry.points("otel_responses.streams")
-    assert stream_point.value == 1
-    assert stream_attrs["otel_responses.stream.outcome"] == want.outcome
     assert stream_attrs["gen_ai.provider.name"] == "gcp.gemini"
     assert "openai.api.type" not in stream_attrs
-    tokens = {
-        p_attrs["gen_ai.token.type"]: p.sum
-        for p_attrs, p in telemetry.points("gen_ai.client.token.usage")
-    }
     usage = usage_attrs(want.usage)
-    assert tokens == {
+    assert telemetry.token_usage() == {
         kind: value
         for kind, value in (
             ("input", usage.get("gen_ai.usage.input_tokens")),
@@ -326,7 +223,7 @@ def test_stream_transcript(path: Path, how: str, dialect: str | None, telemetry:
 @pytest.mark.parametrize("path", STREAMS, ids=lambda p: p.stem)
 def test_finish_events_name_candidate_and_reason(path: Path, telemetry: Telemetry) -> None:
     want = expected(path.read_bytes())
-    _, span = run(telemetry, path.read_bytes(), "event", "gemini")
+    _, span = telemetry.feed_hook(path.read_bytes(), "event", "gemini")
     for event in span.events:
         attrs = dict(event.attributes or {})
         if event.name == FINISH:
@@ -342,10 +239,10 @@ def test_content_capture_and_the_fast_path(path: Path, telemetry: Telemetry) -> 
     one's usage parsed at the end. Both give the same telemetry; on, the span holds the text."""
     body = path.read_bytes()
     want = expected(body)
-    off_hook, off = run(telemetry, body, "event", "gemini")
+    off_hook, off = telemetry.feed_hook(body, "event", "gemini")
     telemetry.spans.clear()
-    on_hook, on = run(telemetry, body, "event", "gemini", ContentCapture(on_span=True))
-    a_off, a_on = attrs_of(off), attrs_of(on)
+    on_hook, on = telemetry.feed_hook(body, "event", "gemini", ContentCapture(on_span=True))
+    a_off, a_on = attributes(off), attributes(on)
     assert on_hook.outcome == off_hook.outcome == want.outcome
     for key in (
         "otel_responses.events.count",
@@ -378,8 +275,8 @@ def test_a_cut_stream_reports_the_last_frames_usage(path: Path, telemetry: Telem
     frames = events_of(path.read_bytes())
     body = b"".join(frames[:-1])
     want = expected(body)
-    hook, span = run(telemetry, body, "event", "gemini")
-    a = attrs_of(span)
+    hook, span = telemetry.feed_hook(body, "event", "gemini")
+    a = attributes(span)
     assert hook.outcome == want.outcome
     for key, value in usage_attrs(want.usage).items():
         assert a.get(key) == value, key
@@ -437,14 +334,8 @@ def test_the_fast_path_keeps_one_frame() -> None:
 def test_http_error_transcript(path: Path, dialect: str | None, telemetry: Telemetry) -> None:
     record = json.loads(path.read_text())
     error = json.loads(record["body"])["error"]
-    result = replay(
-        path,
-        dialect=dialect,
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
-    )
-    (span,) = telemetry.finished()
-    a = attrs_of(span)
+    result, span = telemetry.replay(path, dialect=dialect)
+    a = attributes(span)
     assert result.outcome == a["otel_responses.stream.outcome"] == "error"
     if dialect is None:  # no url: the default dialect reads the body (its code)
         return
@@ -498,12 +389,8 @@ def test_a_recorded_url_names_the_dialect_and_the_provider(
 ) -> None:
     path = GEMINI / "ruby_llm__gemini_http_429_resource_exhausted_quota_retryinfo.http.json"
     record = json.loads(path.read_text())
-    replay(
-        json.dumps({**record, "url": url}).encode(),
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
-    )
-    a = attrs_of(telemetry.finished()[0])
+    _, span = telemetry.replay(json.dumps({**record, "url": url}).encode())
+    a = attributes(span)
     assert a["gen_ai.operation.name"] == "generate_content"
     assert a["gen_ai.provider.name"] == provider
     assert a["error.type"] == "RESOURCE_EXHAUSTED"
@@ -585,16 +472,16 @@ def frame(
 )
 def test_finish_reasons_decide_the_outcome(reason: str, outcome: str, telemetry: Telemetry) -> None:
     body = frame([{"text": "a"}]) + frame([{"text": "b"}]) + frame([{"text": "c"}], reason)
-    hook, span = run(telemetry, body, "event", "gemini")
+    hook, span = telemetry.feed_hook(body, "event", "gemini")
     assert hook.outcome == outcome and hook.error_type is None
-    assert attrs_of(span)["gen_ai.response.finish_reasons"] == (reason,)
+    assert attributes(span)["gen_ai.response.finish_reasons"] == (reason,)
 
 
 def test_an_error_frame_mid_stream_is_an_error(telemetry: Telemetry) -> None:
     error = {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}
     body = frame([{"text": "a"}]) + frame([{"text": "b"}])
     body += b"data: " + json.dumps(error).encode() + b"\r\n\r\n"
-    hook, span = run(telemetry, body, "event", None)
+    hook, span = telemetry.feed_hook(body, "event", None)
     assert (hook.outcome, hook.error_type) == ("error", "UNAVAILABLE")
     assert span.status.description == "The model is overloaded."
     assert [e.name for e in span.events] == ["error"]
@@ -614,12 +501,12 @@ def test_two_candidates_finish_separately(telemetry: Telemetry) -> None:
         ]
         return b"data: " + json.dumps({"candidates": c}).encode() + b"\n\n"
 
-    hook, span = run(telemetry, two(None, None) + two("STOP", None), "event", "gemini")
+    hook, span = telemetry.feed_hook(two(None, None) + two("STOP", None), "event", "gemini")
     assert hook.outcome == "truncated"  # candidate 1 never finished
     telemetry.spans.clear()
-    hook, span = run(telemetry, two(None, None) + two("STOP", "MAX_TOKENS"), "event", "gemini")
+    hook, span = telemetry.feed_hook(two(None, None) + two("STOP", "MAX_TOKENS"), "event", "gemini")
     assert hook.outcome == "incomplete"
-    assert attrs_of(span)["gen_ai.response.finish_reasons"] == ("STOP", "MAX_TOKENS")
+    assert attributes(span)["gen_ai.response.finish_reasons"] == ("STOP", "MAX_TOKENS")
 
 
 def test_a_json_array_error_body(telemetry: Telemetry) -> None:
@@ -661,9 +548,9 @@ def test_a_json_array_error_body(telemetry: Telemetry) -> None:
 
 def test_a_blocked_prompt_is_incomplete(telemetry: Telemetry) -> None:
     body = b'data: {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}\n\n'
-    hook, span = run(telemetry, body, "whole", None)
+    hook, span = telemetry.feed_hook(body, "whole", None)
     assert hook.outcome == "incomplete"
-    assert attrs_of(span)["gen_ai.response.finish_reasons"] == ("PROHIBITED_CONTENT",)
+    assert attributes(span)["gen_ai.response.finish_reasons"] == ("PROHIBITED_CONTENT",)
     assert [e.name for e in span.events] == [BLOCKED]
 
 
@@ -685,7 +572,7 @@ def test_a_non_streamed_response(telemetry: Telemetry) -> None:
         }
     )
     hook.end()
-    a = attrs_of(telemetry.finished()[0])
+    a = attributes(telemetry.finished()[0])
     assert hook.outcome == "incomplete"
     assert a["gen_ai.provider.name"] == "gcp.vertex_ai"
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (4, 2)
@@ -706,23 +593,14 @@ def test_sdk_objects_are_read_like_frames(telemetry: Telemetry) -> None:
     for obj in frames:
         hook.on_event(obj)
     hook.end()
-    a = attrs_of(telemetry.finished()[0])
+    a = attributes(telemetry.finished()[0])
     assert hook.outcome == "completed"
     assert a["gen_ai.response.finish_reasons"] == ("STOP",)
     assert a["gen_ai.provider.name"] == "gcp.gemini"
-    assert types_counted(telemetry) == {THOUGHT: 1, FINISH: 1}
+    assert telemetry.event_type_counts() == {THOUGHT: 1, FINISH: 1}
 
 
 # --- hostile input -------------------------------------------------------------------------
-def _telemetry() -> Telemetry:
-    """A fresh provider pair (hypothesis runs many examples in one test function)."""
-    spans = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    reader = InMemoryMetricReader()
-    return Telemetry(tracer_provider, MeterProvider(metric_readers=[reader]), spans, reader)
-
-
 _REAL = (GEMINI / "pydantic-ai__gemini-3-flash_code_execution.sse").read_bytes()
 
 
@@ -757,7 +635,7 @@ def _mutate(body: bytes, seed: int) -> bytes:
 def test_random_and_mutated_frames_never_raise_and_end_one_span(
     body: bytes, dialect: str | None, size: int
 ) -> None:
-    telemetry = _telemetry()
+    telemetry = new_telemetry()  # a fresh one per example: hypothesis runs many in one test
     hook = ResponseStreamHook(
         dialect=dialect,
         tracer_provider=telemetry.tracer_provider,
@@ -785,9 +663,9 @@ def test_a_raising_span_method_leaves_the_stream_and_the_app_alone(
 
     monkeypatch.setattr(Span, "add_event", broken)
     body = GEMINI / "firebase-test-data__vertex_gemini-1.5-flash_finish_reason_safety.sse"
-    hook, span = run(telemetry, body.read_bytes(), "bytes7", None)
+    hook, span = telemetry.feed_hook(body.read_bytes(), "bytes7", None)
     assert hook.outcome == "incomplete"
-    a = attrs_of(span)
+    a = attributes(span)
     assert a["gen_ai.response.finish_reasons"] == ("SAFETY",)
     assert not span.events
     faults = sum(p.value for _, p in telemetry.points("otel_responses.internal_errors"))

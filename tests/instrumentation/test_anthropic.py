@@ -35,7 +35,16 @@ from otel_responses import _faults, instrument, uninstrument
 from otel_responses.dialects import anthropic_messages
 from otel_responses.instrumentation import AnthropicInstrumentor
 from tests.conftest import FIXTURES, Telemetry
-from tests.dialects.test_anthropic_messages import Expected, events_of, expected
+from tests.dialects.test_anthropic_messages import Expected, expected
+from tests.support import (
+    Server,
+    assert_abandoned_after_two_reads,
+    assert_error_span,
+    attrs,
+    event_names,
+    events_of,
+    instrumenting,
+)
 
 STREAMS = sorted((FIXTURES / "anthropic_messages").glob("*.sse"))
 TEXT = (
@@ -74,21 +83,7 @@ PATCHED = [(SyncAPIClient, "request"), (SyncAPIClient, "_attempt_request"),
 Handler = Callable[[httpx2.Request], httpx2.Response]
 
 
-# --- the mock server ----------------------------------------------------------------------------
-class Server:
-    """A ``MockTransport`` handler serving queued responses (the last one repeats); records the
-    requests."""
-
-    def __init__(self, *responses: Handler) -> None:
-        self.queue = list(responses)
-        self.requests: list[httpx2.Request] = []
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        self.requests.append(request)
-        make = self.queue.pop(0) if len(self.queue) > 1 else self.queue[0]
-        return make(request)
-
-
+# --- the mock server (tests.support.Server, on httpx2) -----------------------------------------
 class Pulls:
     """How many body chunks the client pulled from the server."""
 
@@ -163,29 +158,6 @@ def async_client(handler: Handler, *, max_retries: int = 0) -> anthropic.AsyncAn
     )
 
 
-@pytest.fixture
-def instrumented(telemetry: Telemetry) -> Iterator[Telemetry]:
-    instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
-    try:
-        yield telemetry
-    finally:
-        uninstrument()
-
-
-def only_span(telemetry: Telemetry) -> ReadableSpan:
-    spans = telemetry.finished()
-    assert len(spans) == 1, [s.name for s in spans]
-    return spans[0]
-
-
-def attrs(span: ReadableSpan) -> dict[str, Any]:
-    return dict(span.attributes or {})
-
-
-def names(span: ReadableSpan) -> list[str]:
-    return [e.name for e in span.events]
-
-
 def assert_matches(span: ReadableSpan, want: Expected) -> None:
     """The span says what the file says (values derived by the dialect test's plain reading)."""
     a = attrs(span)
@@ -207,7 +179,7 @@ def assert_matches(span: ReadableSpan, want: Expected) -> None:
     assert a.get("gen_ai.usage.cache_creation.input_tokens") == want.cache_creation
     assert a["otel_responses.events.count"] == want.events
     assert a["otel_responses.deltas.count"] == want.deltas
-    assert names(span) == ["otel_responses.http.attempt", *want.span_events]
+    assert event_names(span) == ["otel_responses.http.attempt", *want.span_events]
 
 
 def dumped(events: list[Any]) -> list[Any]:
@@ -220,17 +192,14 @@ def test_transcript_event_by_event(path: Path, telemetry: Telemetry) -> None:
     body = path.read_bytes()
     bare = dumped(list(client(Server(sse(body))).messages.create(**ASK, stream=True)))
     assert telemetry.finished() == ()
-    instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
-    try:
+    with instrumenting(telemetry):
         stream = client(Server(sse(body))).messages.create(**ASK, stream=True)
         assert type(stream) is anthropic.Stream
         seen = dumped(list(stream))
-    finally:
-        uninstrument()
     assert seen == bare and len(seen) == expected(body).events - expected(body).types.get(
         "ping", 0
     )  # the SDK drops pings
-    span = only_span(telemetry)
+    span = telemetry.one_span()
     assert span.name == f"chat {ASK['model']}"
     assert attrs(span)["gen_ai.request.model"] == ASK["model"]
     assert_matches(span, expected(body))
@@ -243,17 +212,14 @@ async def test_async_transcript_event_by_event(path: Path, telemetry: Telemetry)
         **ASK, stream=True
     )
     bare = dumped([e async for e in stream])
-    instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
-    try:
+    with instrumenting(telemetry):
         stream = await async_client(Server(sse(body, is_async=True))).messages.create(
             **ASK, stream=True
         )
         assert type(stream) is anthropic.AsyncStream
         seen = dumped([e async for e in stream])
-    finally:
-        uninstrument()
     assert seen == bare
-    assert_matches(only_span(telemetry), expected(body))
+    assert_matches(telemetry.one_span(), expected(body))
 
 
 # --- the other entry points --------------------------------------------------------------------
@@ -287,7 +253,7 @@ def test_stream_helper_text_stream_and_final_message(instrumented: Telemetry) ->
 def test_stream_helper_until_done(instrumented: Telemetry) -> None:
     with client(Server(sse(TEXT.read_bytes()))).messages.stream(**ASK) as stream:
         stream.until_done()
-    assert_matches(only_span(instrumented), expected(TEXT.read_bytes()))
+    assert_matches(instrumented.one_span(), expected(TEXT.read_bytes()))
 
 
 async def test_async_stream_helper(instrumented: Telemetry) -> None:
@@ -297,7 +263,7 @@ async def test_async_stream_helper(instrumented: Telemetry) -> None:
         text = "".join([t async for t in stream.text_stream])
         final = await stream.get_final_message()
     assert text == expected(body).text
-    a = attrs(only_span(instrumented))
+    a = attrs(instrumented.one_span())
     assert a["gen_ai.usage.output_tokens"] == final.usage.output_tokens
     assert a["otel_responses.stream.outcome"] == "incomplete"
     async with async_client(Server(sse(body, is_async=True))).messages.stream(**ASK) as stream:
@@ -312,7 +278,7 @@ def test_beta_messages(instrumented: Telemetry) -> None:
     events = list(client(server).beta.messages.create(**ASK, stream=True, betas=beta))
     assert server.requests[0].headers["anthropic-beta"] == beta[0]
     assert len(events) > 10
-    assert_matches(only_span(instrumented), expected(body.read_bytes()))
+    assert_matches(instrumented.one_span(), expected(body.read_bytes()))
 
 
 MESSAGE = {
@@ -340,7 +306,7 @@ async def test_non_streamed_create(instrumented: Telemetry, is_async: bool) -> N
     else:
         message = client(server).messages.create(**ASK)
     assert message.content[0].text == "Hello"
-    span = only_span(instrumented)
+    span = instrumented.one_span()
     a = attrs(span)
     assert a["gen_ai.request.stream"] is False
     assert a["otel_responses.stream.outcome"] == "completed"
@@ -368,7 +334,7 @@ def test_vertex_client(instrumented: Telemetry) -> None:
     assert server.requests[0].url.path.endswith(
         f"/publishers/anthropic/models/{model}:streamRawPredict"
     )
-    a = attrs(only_span(instrumented))
+    a = attrs(instrumented.one_span())
     assert a["gen_ai.provider.name"] == "gcp.vertex_ai"
     assert a["server.address"] == "us-east5-aiplatform.googleapis.com"
     assert a["gen_ai.request.model"] == model
@@ -411,20 +377,13 @@ async def test_error_event_mid_stream(telemetry: Telemetry, is_async: bool) -> N
         return events, raised.value
 
     bare_events, bare_exc = await consume()
-    instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
-    try:
+    with instrumenting(telemetry):
         events, exc = await consume()
-    finally:
-        uninstrument()
     assert dumped(events) == dumped(bare_events)
     assert (type(exc), str(exc)) == (type(bare_exc), str(bare_exc))
-    span = only_span(telemetry)
-    a = attrs(span)
-    assert a["otel_responses.stream.outcome"] == "error"
-    assert a["error.type"] == "overloaded_error"
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description == "Overloaded"
-    assert names(span)[-1] == "error"
+    span = telemetry.one_span()
+    assert_error_span(span, "overloaded_error", "Overloaded")
+    assert event_names(span)[-1] == "error"
 
 
 @pytest.mark.parametrize("is_async", [False, True])
@@ -442,13 +401,13 @@ async def test_prestream_errors_with_headers(
         else:
             client(server, max_retries=1).messages.create(**ASK, stream=True)
     assert len(server.requests) == 2  # the SDK retried once
-    span = only_span(instrumented)
+    span = instrumented.one_span()
     a = attrs(span)
     assert a["otel_responses.stream.outcome"] == "error"
     assert a["error.type"] == body["error"]["type"]
     assert a["http.response.status_code"] == status
     assert a["otel_responses.http.retry_count"] == 1
-    assert names(span).count("otel_responses.http.attempt") == 2
+    assert event_names(span).count("otel_responses.http.attempt") == 2
     assert a["otel_responses.request_id"] == "req_011Limited"
     assert a["otel_responses.rate_limit.remaining_requests"] == 0
     assert a["otel_responses.rate_limit.limit_tokens"] == 90000
@@ -460,32 +419,28 @@ def test_retry_then_stream_completes(instrumented: Telemetry) -> None:
     server = Server(json_response(529, ERROR_529, HEADERS_429), sse(body))
     events = list(client(server, max_retries=2).messages.create(**ASK, stream=True))
     assert len(events) == expected(body).events - 1
-    span = only_span(instrumented)
+    span = instrumented.one_span()
     a = attrs(span)
     assert a["otel_responses.stream.outcome"] == "incomplete"
     assert "error.type" not in a
     assert a["otel_responses.http.retry_count"] == 1
-    assert names(span)[:2] == ["otel_responses.http.attempt"] * 2
+    assert event_names(span)[:2] == ["otel_responses.http.attempt"] * 2
 
 
 def test_break_and_close_is_cancelled(instrumented: Telemetry) -> None:
     with client(Server(sse(TEXT.read_bytes()))).messages.stream(**ASK) as stream:
         for _ in stream.text_stream:
             break
-    span = only_span(instrumented)
+    span = instrumented.one_span()
     assert attrs(span)["otel_responses.stream.outcome"] == "cancelled"
     assert span.status.status_code is StatusCode.ERROR
 
 
 def test_dropped_without_close_is_abandoned(instrumented: Telemetry) -> None:
-    stream = client(Server(sse(TEXT.read_bytes()))).messages.create(**ASK, stream=True)
-    it = iter(stream)
-    next(it)
-    next(it)
-    assert instrumented.finished() == ()
-    del stream, it
-    gc.collect()
-    assert attrs(only_span(instrumented))["otel_responses.stream.outcome"] == "abandoned"
+    server = Server(sse(TEXT.read_bytes()))
+    assert_abandoned_after_two_reads(
+        instrumented, lambda: client(server).messages.create(**ASK, stream=True)
+    )
 
 
 async def test_async_dropped_without_close_is_abandoned(instrumented: Telemetry) -> None:
@@ -494,7 +449,7 @@ async def test_async_dropped_without_close_is_abandoned(instrumented: Telemetry)
     await stream.__anext__()
     del stream
     gc.collect()
-    assert attrs(only_span(instrumented))["otel_responses.stream.outcome"] == "abandoned"
+    assert attrs(instrumented.one_span())["otel_responses.stream.outcome"] == "abandoned"
 
 
 def test_transport_error_mid_stream(telemetry: Telemetry) -> None:
@@ -508,13 +463,10 @@ def test_transport_error_mid_stream(telemetry: Telemetry) -> None:
         return n, raised.value
 
     bare_n, bare_exc = consume()
-    instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
-    try:
+    with instrumenting(telemetry):
         n, exc = consume()
-    finally:
-        uninstrument()
     assert (n, type(exc), str(exc)) == (bare_n, type(bare_exc), str(bare_exc))
-    a = attrs(only_span(telemetry))
+    a = attrs(telemetry.one_span())
     assert a["otel_responses.stream.outcome"] == "transport_error"
     assert a["error.type"] == "httpx2.ReadError"
 
@@ -536,11 +488,8 @@ def test_no_read_ahead(telemetry: Telemetry) -> None:
         return n
 
     bare = pulled_after_two()
-    instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
-    try:
+    with instrumenting(telemetry):
         assert pulled_after_two() == bare < len(events_of(TEXT.read_bytes()))
-    finally:
-        uninstrument()
 
 
 # --- instrumenting and uninstrumenting -------------------------------------------------------
@@ -577,7 +526,7 @@ def test_instrumentor_api_and_entry_point(telemetry: Telemetry) -> None:
         list(client(Server(sse(TEXT.read_bytes()))).messages.create(**ASK, stream=True))
     finally:
         AnthropicInstrumentor().uninstrument()
-    assert attrs(only_span(telemetry))["otel_responses.stream.outcome"] == "incomplete"
+    assert attrs(telemetry.one_span())["otel_responses.stream.outcome"] == "incomplete"
 
 
 # --- faults and secrets --------------------------------------------------------------------------
@@ -594,14 +543,11 @@ def test_a_fault_in_the_dialect_costs_telemetry_not_the_app(
 
     monkeypatch.setattr(anthropic_messages.MessagesReader, "_interpret", boom)
     before = sum(_faults.fault_counts().values())
-    instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
-    try:
+    with instrumenting(telemetry):
         seen = dumped(list(client(Server(sse(body))).messages.create(**ASK, stream=True)))
-    finally:
-        uninstrument()
     assert seen == bare
     assert sum(_faults.fault_counts().values()) > before
-    span = only_span(telemetry)
+    span = telemetry.one_span()
     assert attrs(span)["otel_responses.deltas.count"] == expected(body).deltas
 
 
@@ -616,21 +562,15 @@ def test_planted_key_is_never_exported(telemetry: Telemetry) -> None:
     ).encode()
     in_stream = TEXT.read_bytes().split(b"event: message_delta")[0] + b"event: error\ndata: "
     in_stream += quoted + b"\n\n"
-    with structlog.testing.capture_logs() as logs:
-        instrument(
-            tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
-        )
-        try:
-            server = Server(sse(in_stream))
-            with pytest.raises(anthropic.APIStatusError):
-                list(client(server).messages.create(**ASK, stream=True))
-            assert server.requests[0].headers["x-api-key"] == KEY
-            assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
-            before = Server(json_response(401, json.loads(quoted), {"request-id": "req_x"}))
-            with pytest.raises(anthropic.AuthenticationError):
-                client(before).messages.create(**ASK, stream=True)
-        finally:
-            uninstrument()
+    with structlog.testing.capture_logs() as logs, instrumenting(telemetry):
+        server = Server(sse(in_stream))
+        with pytest.raises(anthropic.APIStatusError):
+            list(client(server).messages.create(**ASK, stream=True))
+        assert server.requests[0].headers["x-api-key"] == KEY
+        assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
+        before = Server(json_response(401, json.loads(quoted), {"request-id": "req_x"}))
+        with pytest.raises(anthropic.AuthenticationError):
+            client(before).messages.create(**ASK, stream=True)
     spans = telemetry.finished()
     assert len(spans) == 2
     assert {attrs(s)["error.type"] for s in spans} == {"authentication_error"}
@@ -661,7 +601,7 @@ def test_instrument_httpx_recognises_the_messages_endpoint(telemetry: Telemetry)
         received = b"".join(response.iter_bytes())
     assert received == b"".join(events_of(body))
     http.post(f"{BASE_URL}/v1/messages/count_tokens", json=ASK)
-    span = only_span(telemetry)
+    span = telemetry.one_span()
     assert_matches(span, expected(body))
     assert attrs(span)["gen_ai.request.model"] == ASK["model"]
 
@@ -696,11 +636,11 @@ async def test_asyncio_cancelled_while_waiting_is_cancelled(instrumented: Teleme
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(got) == 2
-    span = only_span(instrumented)
+    span = instrumented.one_span()
     a = attrs(span)
     assert a["otel_responses.stream.outcome"] == "cancelled"
     assert a["error.type"] == "asyncio.exceptions.CancelledError"
-    assert "exception" not in names(span)
+    assert "exception" not in event_names(span)
 
 
 def test_aws_hosts_are_not_traced(instrumented: Telemetry) -> None:

@@ -14,6 +14,7 @@ otel-responses is mocked.
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,25 +24,30 @@ import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
-from otel_responses import instrument, instrument_httpx, uninstrument
-from tests._instr_support import (
+from otel_responses import instrument_httpx
+from tests.conftest import FIXTURES, Telemetry
+from tests.dialects.test_chat_completions import expected
+from tests.support import (
     SSE_HEADERS,
     Server,
+    SlowSSEServer,
+    TranscriptReading,
+    assert_abandoned_after_two_reads,
+    assert_retried_then_completed,
+    async_client,
     attrs,
+    client,
     event_names,
     events_of,
     exception_types,
-    instrumented,
+    exception_view,
+    instrumenting,
     json_response,
     metric_sum,
     only_span,
+    recorded_response,
     sse,
 )
-from tests.conftest import FIXTURES, Telemetry
-from tests.dialects.test_chat_completions import Expected, expected
-from tests.support import SlowSSEServer
-
-__all__ = ["instrumented"]
 
 CHAT = FIXTURES / "chat_completions"
 STREAMS = sorted(CHAT.glob("*.sse"))
@@ -51,38 +57,6 @@ GROQ = CHAT / "pydantic-ai__groq_gpt-oss-120b_event_error_after_content.sse"
 AZURE = CHAT / "dd-trace-py__azure_gpt-4o-mini_prompt_filter_results.sse"
 MODEL = "gpt-4o-mini"
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
-
-
-def make_client(
-    handler: Callable[..., Any], base_url: str = "https://api.test/v1", max_retries: int = 0
-) -> openai.OpenAI:
-    return openai.OpenAI(
-        api_key="sk-test",
-        base_url=base_url,
-        max_retries=max_retries,
-        http_client=httpx.Client(transport=httpx.MockTransport(handler)),  # type: ignore[arg-type]
-    )
-
-
-def make_async_client(handler: Callable[..., Any], max_retries: int = 0) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(
-        api_key="sk-test",
-        base_url="https://api.test/v1",
-        max_retries=max_retries,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),  # type: ignore[arg-type]
-    )
-
-
-def error_view(exc: BaseException | None) -> Any:
-    if exc is None:
-        return None
-    return (
-        type(exc),
-        str(exc),
-        getattr(exc, "body", None),
-        getattr(exc, "status_code", None),
-        getattr(exc, "code", None),
-    )
 
 
 def dump(obj: Any) -> Any:
@@ -100,21 +74,21 @@ def run_create(body: bytes, how: str) -> Any:
     seen: list[Any] = []
     error: BaseException | None = None
     try:
-        stream = make_client(sse(body, how)).chat.completions.create(
+        stream = client(sse(body, how)).chat.completions.create(
             model=MODEL, messages=MESSAGES, stream=True
         )
         for chunk in stream:
             seen.append(dump(chunk))
     except openai.APIError as exc:
         error = exc
-    return seen, error_view(error)
+    return seen, exception_view(error)
 
 
 def run_raw(body: bytes, how: str) -> Any:
     seen: list[Any] = []
     error: BaseException | None = None
     try:
-        raw = make_client(sse(body, how)).chat.completions.with_raw_response.create(
+        raw = client(sse(body, how)).chat.completions.with_raw_response.create(
             model=MODEL, messages=MESSAGES, stream=True
         )
         headers = dict(raw.headers)
@@ -122,11 +96,11 @@ def run_raw(body: bytes, how: str) -> Any:
             seen.append(dump(chunk))
     except openai.APIError as exc:
         error = exc
-    return headers, seen, error_view(error)
+    return headers, seen, exception_view(error)
 
 
 def run_streaming_response(body: bytes, how: str) -> Any:
-    api = make_client(sse(body, how)).chat.completions.with_streaming_response
+    api = client(sse(body, how)).chat.completions.with_streaming_response
     with api.create(model=MODEL, messages=MESSAGES, stream=True) as response:
         return b"".join(response.iter_bytes())
 
@@ -136,7 +110,7 @@ def run_helper(body: bytes, how: str) -> Any:
     final: Any = None
     error: BaseException | None = None
     try:
-        with make_client(sse(body, how)).chat.completions.stream(
+        with client(sse(body, how)).chat.completions.stream(
             model=MODEL, messages=MESSAGES
         ) as stream:
             for event in stream:
@@ -144,21 +118,21 @@ def run_helper(body: bytes, how: str) -> Any:
             final = dump(stream.get_final_completion())
     except Exception as exc:  # whatever the helper raises must be the same both ways
         error = exc
-    return seen, final, error_view(error)
+    return seen, final, exception_view(error)
 
 
 async def run_async_create(body: bytes, how: str) -> Any:
     seen: list[Any] = []
     error: BaseException | None = None
     try:
-        stream = await make_async_client(sse(body, how, is_async=True)).chat.completions.create(
+        stream = await async_client(sse(body, how, is_async=True)).chat.completions.create(
             model=MODEL, messages=MESSAGES, stream=True
         )
         async for chunk in stream:
             seen.append(dump(chunk))
     except openai.APIError as exc:
         error = exc
-    return seen, error_view(error)
+    return seen, exception_view(error)
 
 
 async def run_async_helper(body: bytes, how: str) -> Any:
@@ -166,14 +140,14 @@ async def run_async_helper(body: bytes, how: str) -> Any:
     final: Any = None
     error: BaseException | None = None
     try:
-        api = make_async_client(sse(body, how, is_async=True)).chat.completions
+        api = async_client(sse(body, how, is_async=True)).chat.completions
         async with api.stream(model=MODEL, messages=MESSAGES) as stream:
             async for event in stream:
                 seen.append(dump_event(event))
             final = dump(await stream.get_final_completion())
     except Exception as exc:
         error = exc
-    return seen, final, error_view(error)
+    return seen, final, exception_view(error)
 
 
 SYNC = {
@@ -196,7 +170,7 @@ def app_error(seen: Any) -> Any:
     return seen[-1] if isinstance(seen, tuple) and isinstance(seen[-1], tuple) else None
 
 
-def check_span(telemetry: Telemetry, want: Expected, how: str, raised: Any) -> None:
+def check_span(telemetry: Telemetry, want: TranscriptReading, how: str, raised: Any) -> None:
     """The span says what the transcript says. Exception: the chat helper itself fails on some
     servers' chunks (Azure's choice without ``delta``, a chunk without ``choices``, ``length``)
     and raises into the app's loop; unless the hook had already read the stream's end (always
@@ -258,8 +232,7 @@ async def test_same_chunks_instrumented(telemetry: Telemetry, path: Path, entry:
     else:
         bare = {how: await ASYNC[entry](body, how) for how in hows}
     assert telemetry.finished() == ()
-    instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
-    try:
+    with instrumenting(telemetry):
         for how in hows:
             if entry in SYNC:
                 seen = SYNC[entry](body, how)
@@ -268,8 +241,6 @@ async def test_same_chunks_instrumented(telemetry: Telemetry, path: Path, entry:
             assert seen == bare[how], how
             check_span(telemetry, want, how, app_error(seen))
             telemetry.spans.clear()
-    finally:
-        uninstrument()
     if entry == "streaming_response":
         assert bare["whole"] == body
     elif entry in ("create", "async_create"):
@@ -307,7 +278,7 @@ COMPLETION = {
 @pytest.mark.parametrize("raw", [False, True])
 async def test_non_streamed_create(instrumented: Telemetry, raw: bool) -> None:
     server = Server(json_response(200, COMPLETION, {"x-request-id": "req_ns"}))
-    api = make_client(server).chat.completions
+    api = client(server).chat.completions
     if raw:
         result = api.with_raw_response.create(model=MODEL, messages=MESSAGES).parse()
     else:
@@ -335,7 +306,7 @@ async def test_non_streamed_create(instrumented: Telemetry, raw: bool) -> None:
 
 async def test_async_non_streamed_create(instrumented: Telemetry) -> None:
     server = Server(json_response(200, COMPLETION))
-    api = make_async_client(server).chat.completions
+    api = async_client(server).chat.completions
     result = await api.create(model=MODEL, messages=MESSAGES)
     assert result.id == "chatcmpl-ns"
     a = attrs(only_span(instrumented))
@@ -383,7 +354,7 @@ def test_azure_deployment_path(instrumented: Telemetry) -> None:
 def test_provider_by_host(instrumented: Telemetry, base_url: str, provider: str) -> None:
     server = Server(sse(N2.read_bytes()))
     list(
-        make_client(server, base_url).chat.completions.create(
+        client(server, base_url=base_url).chat.completions.create(
             model=MODEL, messages=MESSAGES, stream=True
         )
     )
@@ -406,7 +377,7 @@ def test_groq_rate_limit_headers_with_durations(instrumented: Telemetry) -> None
         "x-ratelimit-reset-tokens": "7.2ms",
     }
     server = Server(sse(GROQ.read_bytes(), headers=headers))
-    api = make_client(server, "https://api.groq.com/openai/v1").chat.completions
+    api = client(server, base_url="https://api.groq.com/openai/v1").chat.completions
     with pytest.raises(openai.APIError) as raised:
         list(api.create(model="openai/gpt-oss-120b", messages=MESSAGES, stream=True))
     assert raised.value.message == "Tool choice is required, but model did not call a tool"
@@ -423,34 +394,17 @@ def test_groq_rate_limit_headers_with_durations(instrumented: Telemetry) -> None
 # --- HTTP errors and retries -------------------------------------------------------------------
 @pytest.mark.parametrize("path", HTTP_ERRORS, ids=lambda p: p.stem)
 def test_same_http_errors_instrumented(telemetry: Telemetry, path: Path) -> None:
-    import json
-
     recorded = json.loads(path.read_text())
-    headers = [
-        (name, value)
-        for name, values in recorded["headers"].items()
-        if name.lower() not in ("content-length", "transfer-encoding", "content-encoding")
-        for value in (values if isinstance(values, list) else [values])
-    ]
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
-            recorded["status"], headers=headers, content=recorded["body"].encode()
-        )
+    _, handler = recorded_response(recorded)
 
     def run() -> Any:
         with pytest.raises(openai.APIStatusError) as raised:
-            make_client(handler).chat.completions.create(
-                model=MODEL, messages=MESSAGES, stream=True
-            )
-        return error_view(raised.value)
+            client(handler).chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+        return exception_view(raised.value)
 
     bare = run()
-    instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
-    try:
+    with instrumenting(telemetry):
         assert run() == bare
-    finally:
-        uninstrument()
     span = only_span(telemetry)
     a = attrs(span)
     error = json.loads(recorded["body"])["error"]
@@ -486,37 +440,23 @@ async def test_retries_429_429_200(instrumented: Telemetry, is_async: bool) -> N
         sse(body, is_async=is_async),
     )
     if is_async:
-        stream = await make_async_client(server, max_retries=2).chat.completions.create(
+        stream = await async_client(server, max_retries=2).chat.completions.create(
             model=MODEL, messages=MESSAGES, stream=True
         )
         n = len([c async for c in stream])
     else:
-        api = make_client(server, max_retries=2).chat.completions
+        api = client(server, max_retries=2).chat.completions
         n = len(list(api.create(model=MODEL, messages=MESSAGES, stream=True)))
     assert n == expected(body).events
-    assert len(server.requests) == 3
-    span = only_span(instrumented)
-    a = attrs(span)
-    assert a["otel_responses.http.retry_count"] == 2
-    assert a["otel_responses.stream.outcome"] == "completed"
-    assert "error.type" not in a
-    attempts = [e for e in span.events if e.name == "otel_responses.http.attempt"]
-    assert [(e.attributes or {})["http.response.status_code"] for e in attempts] == [429, 429, 200]
-    assert [(e.attributes or {})["otel_responses.http.attempt_number"] for e in attempts] == [
-        1,
-        2,
-        3,
-    ]
-    assert (attempts[0].attributes or {})["otel_responses.rate_limit.retry_after"] == 0.001
+    attempts = assert_retried_then_completed(instrumented, server, [429, 429, 200])
+    assert attempts[0]["otel_responses.rate_limit.retry_after"] == 0.001
     assert metric_sum(instrumented, "otel_responses.rate_limit.hits") == 0  # it succeeded
 
 
 # --- endings -------------------------------------------------------------------------------------
 def test_break_and_close_is_cancelled(instrumented: Telemetry) -> None:
     server = Server(sse(N2.read_bytes()))
-    stream = make_client(server).chat.completions.create(
-        model=MODEL, messages=MESSAGES, stream=True
-    )
+    stream = client(server).chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
     for i, _ in enumerate(stream):
         if i == 5:
             break
@@ -532,7 +472,7 @@ def test_break_and_close_is_cancelled(instrumented: Telemetry) -> None:
 
 def test_leaving_the_helper_early_is_cancelled(instrumented: Telemetry) -> None:
     server = Server(sse(N2.read_bytes()))
-    with make_client(server).chat.completions.stream(model=MODEL, messages=MESSAGES) as stream:
+    with client(server).chat.completions.stream(model=MODEL, messages=MESSAGES) as stream:
         next(iter(stream))
     assert attrs(only_span(instrumented))["otel_responses.stream.outcome"] == "cancelled"
 
@@ -540,28 +480,20 @@ def test_leaving_the_helper_early_is_cancelled(instrumented: Telemetry) -> None:
 @pytest.mark.parametrize("entry", ["create", "raw", "helper"])
 def test_dropped_without_close_is_abandoned(instrumented: Telemetry, entry: str) -> None:
     server = Server(sse(N2.read_bytes()))
-    api = make_client(server).chat.completions
-    stream: Any
-    if entry == "create":
-        stream = api.create(model=MODEL, messages=MESSAGES, stream=True)
-    elif entry == "raw":
-        stream = api.with_raw_response.create(model=MODEL, messages=MESSAGES, stream=True).parse()
-    else:
-        stream = api.stream(model=MODEL, messages=MESSAGES).__enter__()
-    it = iter(stream)
-    next(it)
-    next(it)
-    assert instrumented.finished() == ()
-    del stream, it
-    gc.collect()
-    span = only_span(instrumented)
-    assert attrs(span)["otel_responses.stream.outcome"] == "abandoned"
-    assert span.status.status_code is StatusCode.ERROR
+    api = client(server).chat.completions
+    opens: dict[str, Callable[[], Any]] = {
+        "create": lambda: api.create(model=MODEL, messages=MESSAGES, stream=True),
+        "raw": lambda: api.with_raw_response.create(
+            model=MODEL, messages=MESSAGES, stream=True
+        ).parse(),
+        "helper": lambda: api.stream(model=MODEL, messages=MESSAGES).__enter__(),
+    }
+    assert_abandoned_after_two_reads(instrumented, opens[entry])
 
 
 async def test_async_dropped_without_close_is_abandoned(instrumented: Telemetry) -> None:
     server = Server(sse(N2.read_bytes(), is_async=True))
-    stream = await make_async_client(server).chat.completions.create(
+    stream = await async_client(server).chat.completions.create(
         model=MODEL, messages=MESSAGES, stream=True
     )
     await stream.__anext__()

@@ -8,11 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
-from otel_responses import instrument, uninstrument
 from tests.support import (
     FIXTURES,
     SSE_HEADERS,
@@ -20,7 +18,10 @@ from tests.support import (
     async_client,
     attrs,
     client,
+    exception_view,
+    instrumenting,
     only_span,
+    recorded_response,
     sse,
 )
 
@@ -34,18 +35,6 @@ def test_corpus_present() -> None:
     assert len(HTTP_FILES) >= 3
 
 
-def _error_view(exc: BaseException | None) -> Any:
-    if exc is None:
-        return None
-    return (
-        type(exc),
-        str(exc),
-        getattr(exc, "body", None),
-        getattr(exc, "status_code", None),
-        getattr(exc, "code", None),
-    )
-
-
 def _run_create(body: bytes, how: str) -> tuple[list[Any], Any]:
     seen: list[Any] = []
     error: BaseException | None = None
@@ -54,7 +43,7 @@ def _run_create(body: bytes, how: str) -> tuple[list[Any], Any]:
             seen.append((type(event), event.model_dump(warnings=False)))
     except openai.APIError as exc:
         error = exc
-    return seen, _error_view(error)
+    return seen, exception_view(error)
 
 
 def _run_manager(body: bytes, how: str) -> tuple[list[Any], Any, Any]:
@@ -71,7 +60,7 @@ def _run_manager(body: bytes, how: str) -> tuple[list[Any], Any, Any]:
                 final = str(exc)
     except (openai.APIError, RuntimeError) as exc:
         error = exc
-    return seen, _error_view(error), final
+    return seen, exception_view(error), final
 
 
 async def _run_async(body: bytes) -> tuple[list[Any], Any]:
@@ -85,7 +74,7 @@ async def _run_async(body: bytes) -> tuple[list[Any], Any]:
             seen.append((type(event), event.model_dump(warnings=False)))
     except openai.APIError as exc:
         error = exc
-    return seen, _error_view(error)
+    return seen, exception_view(error)
 
 
 def _direct(body: bytes, telemetry: Telemetry) -> tuple[str | None, str | None]:
@@ -109,8 +98,7 @@ async def test_same_events_instrumented(telemetry: Telemetry, path: Path) -> Non
     direct = _direct(body, telemetry)
     telemetry.spans.clear()
 
-    instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
-    try:
+    with instrumenting(telemetry):
         for how, expected in bare.items():
             assert _run_create(body, how) == expected, how
             span = only_span(telemetry)
@@ -123,37 +111,21 @@ async def test_same_events_instrumented(telemetry: Telemetry, path: Path) -> Non
         telemetry.spans.clear()
         assert await _run_async(body) == bare_async
         only_span(telemetry)
-    finally:
-        uninstrument()
 
 
 @pytest.mark.parametrize("path", HTTP_FILES, ids=[p.stem for p in HTTP_FILES])
 def test_same_http_errors_instrumented(telemetry: Telemetry, path: Path) -> None:
     recorded = json.loads(path.read_text())
-
-    headers = [
-        (name, value)
-        for name, values in recorded["headers"].items()
-        if name.lower() not in ("content-length", "transfer-encoding")
-        for value in (values if isinstance(values, list) else [values])
-    ]
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
-            recorded["status"], headers=headers, content=recorded["body"].encode()
-        )
+    headers, handler = recorded_response(recorded)
 
     def run() -> Any:
         with pytest.raises(openai.APIStatusError) as raised:
             client(handler).responses.create(model="m", input="x", stream=True)
-        return _error_view(raised.value)
+        return exception_view(raised.value)
 
     bare = run()
-    instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
-    try:
+    with instrumenting(telemetry):
         assert run() == bare
-    finally:
-        uninstrument()
     a = attrs(only_span(telemetry))
     code = (json.loads(recorded["body"]).get("error") or {}).get("code")
     assert a["error.type"] == (code or str(recorded["status"]))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,6 +26,9 @@ from tests.support import (
     TEXT,
     Server,
     Telemetry,
+    assert_abandoned_after_two_reads,
+    assert_error_span,
+    assert_retried_then_completed,
     async_client,
     attrs,
     client,
@@ -228,11 +232,7 @@ async def test_seed_event_by_event(instrumented: Telemetry, is_async: bool) -> N
     assert seen == ["response.created", "response.in_progress"]
     assert raised.value.message == "Foobar"
     span = only_span(instrumented)
-    a = attrs(span)
-    assert a["error.type"] == "unknown-error"
-    assert a["otel_responses.stream.outcome"] == "error"
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description == "Foobar"
+    assert_error_span(span, "unknown-error", "Foobar")
     assert "response.failed" not in event_names(span)
     assert event_names(span)[-1] == "error"
     assert (
@@ -365,21 +365,14 @@ async def test_asyncio_cancelled_while_waiting_is_cancelled(instrumented: Teleme
 def test_dropped_without_close_is_abandoned(instrumented: Telemetry, entry: str) -> None:
     server = Server(sse(text_stream(20)))
     api = client(server).responses
-    if entry == "create":
-        stream: Any = api.create(model="gpt-4o", input="hi", stream=True)
-    elif entry == "raw":
-        stream = api.with_raw_response.create(model="gpt-4o", input="hi", stream=True).parse()
-    else:
-        stream = api.stream(model="gpt-4o", input="hi").__enter__()
-    it = iter(stream)
-    next(it)
-    next(it)
-    assert instrumented.finished() == ()
-    del stream, it
-    gc.collect()
-    span = only_span(instrumented)
-    assert attrs(span)["otel_responses.stream.outcome"] == "abandoned"
-    assert span.status.status_code is StatusCode.ERROR
+    opens: dict[str, Callable[[], Any]] = {
+        "create": lambda: api.create(model="gpt-4o", input="hi", stream=True),
+        "raw": lambda: api.with_raw_response.create(
+            model="gpt-4o", input="hi", stream=True
+        ).parse(),
+        "manager": lambda: api.stream(model="gpt-4o", input="hi").__enter__(),
+    }
+    assert_abandoned_after_two_reads(instrumented, opens[entry])
 
 
 async def test_async_dropped_without_close_is_abandoned(instrumented: Telemetry) -> None:
@@ -495,20 +488,8 @@ async def test_retries_429_429_200(instrumented: Telemetry, is_async: bool) -> N
             )
         )
     assert n == 3 + len(LIFECYCLE)
-    assert len(server.requests) == 3
-    span = only_span(instrumented)
-    a = attrs(span)
-    assert a["otel_responses.http.retry_count"] == 2
-    assert a["otel_responses.stream.outcome"] == "completed"
-    assert "error.type" not in a
-    attempts = [e for e in span.events if e.name == "otel_responses.http.attempt"]
-    assert [(e.attributes or {})["http.response.status_code"] for e in attempts] == [429, 429, 200]
-    assert [(e.attributes or {})["otel_responses.http.attempt_number"] for e in attempts] == [
-        1,
-        2,
-        3,
-    ]
-    assert (attempts[0].attributes or {})["otel_responses.rate_limit.retry_after"] == 0.001
+    attempts = assert_retried_then_completed(instrumented, server, [429, 429, 200])
+    assert attempts[0]["otel_responses.rate_limit.retry_after"] == 0.001
 
 
 def test_retries_exhausted(instrumented: Telemetry) -> None:
