@@ -581,7 +581,7 @@ HEADERS_429 = {
 }
 
 Handler = Callable[[httpx.Request], httpx.Response]
-# Defaults (PEP 696, through typing_extensions, a dependency of opentelemetry-api): a bare
+# Defaults (PEP 696, through typing_extensions, in the test extra): a bare
 # ``Server`` annotation means the httpx one.
 RequestT = TypeVar("RequestT", default=httpx.Request)
 ResponseT = TypeVar("ResponseT", default=httpx.Response)
