@@ -211,10 +211,6 @@ def attributes(of: _HasAttributes) -> dict[str, Any]:
     return dict(of.attributes or {})
 
 
-def attrs(span: ReadableSpan) -> dict[str, Any]:
-    return attributes(span)
-
-
 def event_names(span: ReadableSpan) -> list[str]:
     return [e.name for e in span.events]
 
@@ -703,7 +699,7 @@ def assert_retried_then_completed(
     events' attributes for the facts each test sets on them."""
     assert len(server.requests) == len(statuses)
     span = only_span(telemetry)
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.http.retry_count"] == len(statuses) - 1
     assert a["otel_responses.stream.outcome"] == "completed"
     assert "error.type" not in a

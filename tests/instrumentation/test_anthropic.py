@@ -40,7 +40,7 @@ from tests.support import (
     Server,
     assert_abandoned_after_two_reads,
     assert_error_span,
-    attrs,
+    attributes,
     event_names,
     events_of,
     instrumenting,
@@ -160,7 +160,7 @@ def async_client(handler: Handler, *, max_retries: int = 0) -> anthropic.AsyncAn
 
 def assert_matches(span: ReadableSpan, want: Expected) -> None:
     """The span says what the file says (values derived by the dialect test's plain reading)."""
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == want.outcome
     assert a.get("error.type") == want.error_type
     assert a["gen_ai.provider.name"] == "anthropic"
@@ -201,7 +201,7 @@ def test_transcript_event_by_event(path: Path, telemetry: Telemetry) -> None:
     )  # the SDK drops pings
     span = telemetry.one_span()
     assert span.name == f"chat {ASK['model']}"
-    assert attrs(span)["gen_ai.request.model"] == ASK["model"]
+    assert attributes(span)["gen_ai.request.model"] == ASK["model"]
     assert_matches(span, expected(body))
 
 
@@ -236,7 +236,7 @@ def test_stream_helper_text_stream_and_final_message(instrumented: Telemetry) ->
     assert len(spans) == 1
     span = spans[0]
     assert span.parent is not None and span.parent.span_id == app_span.get_span_context().span_id
-    a = attrs(span)
+    a = attributes(span)
     usage = final.usage
     assert a["gen_ai.usage.input_tokens"] == (
         usage.input_tokens
@@ -263,7 +263,7 @@ async def test_async_stream_helper(instrumented: Telemetry) -> None:
         text = "".join([t async for t in stream.text_stream])
         final = await stream.get_final_message()
     assert text == expected(body).text
-    a = attrs(instrumented.one_span())
+    a = attributes(instrumented.one_span())
     assert a["gen_ai.usage.output_tokens"] == final.usage.output_tokens
     assert a["otel_responses.stream.outcome"] == "incomplete"
     async with async_client(Server(sse(body, is_async=True))).messages.stream(**ASK) as stream:
@@ -307,7 +307,7 @@ async def test_non_streamed_create(instrumented: Telemetry, is_async: bool) -> N
         message = client(server).messages.create(**ASK)
     assert message.content[0].text == "Hello"
     span = instrumented.one_span()
-    a = attrs(span)
+    a = attributes(span)
     assert a["gen_ai.request.stream"] is False
     assert a["otel_responses.stream.outcome"] == "completed"
     assert a["gen_ai.response.id"] == "msg_01Whole"
@@ -334,7 +334,7 @@ def test_vertex_client(instrumented: Telemetry) -> None:
     assert server.requests[0].url.path.endswith(
         f"/publishers/anthropic/models/{model}:streamRawPredict"
     )
-    a = attrs(instrumented.one_span())
+    a = attributes(instrumented.one_span())
     assert a["gen_ai.provider.name"] == "gcp.vertex_ai"
     assert a["server.address"] == "us-east5-aiplatform.googleapis.com"
     assert a["gen_ai.request.model"] == model
@@ -402,7 +402,7 @@ async def test_prestream_errors_with_headers(
             client(server, max_retries=1).messages.create(**ASK, stream=True)
     assert len(server.requests) == 2  # the SDK retried once
     span = instrumented.one_span()
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == "error"
     assert a["error.type"] == body["error"]["type"]
     assert a["http.response.status_code"] == status
@@ -420,7 +420,7 @@ def test_retry_then_stream_completes(instrumented: Telemetry) -> None:
     events = list(client(server, max_retries=2).messages.create(**ASK, stream=True))
     assert len(events) == expected(body).events - 1
     span = instrumented.one_span()
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == "incomplete"
     assert "error.type" not in a
     assert a["otel_responses.http.retry_count"] == 1
@@ -432,7 +432,7 @@ def test_break_and_close_is_cancelled(instrumented: Telemetry) -> None:
         for _ in stream.text_stream:
             break
     span = instrumented.one_span()
-    assert attrs(span)["otel_responses.stream.outcome"] == "cancelled"
+    assert attributes(span)["otel_responses.stream.outcome"] == "cancelled"
     assert span.status.status_code is StatusCode.ERROR
 
 
@@ -449,7 +449,7 @@ async def test_async_dropped_without_close_is_abandoned(instrumented: Telemetry)
     await stream.__anext__()
     del stream
     gc.collect()
-    assert attrs(instrumented.one_span())["otel_responses.stream.outcome"] == "abandoned"
+    assert attributes(instrumented.one_span())["otel_responses.stream.outcome"] == "abandoned"
 
 
 def test_transport_error_mid_stream(telemetry: Telemetry) -> None:
@@ -466,7 +466,7 @@ def test_transport_error_mid_stream(telemetry: Telemetry) -> None:
     with instrumenting(telemetry):
         n, exc = consume()
     assert (n, type(exc), str(exc)) == (bare_n, type(bare_exc), str(bare_exc))
-    a = attrs(telemetry.one_span())
+    a = attributes(telemetry.one_span())
     assert a["otel_responses.stream.outcome"] == "transport_error"
     assert a["error.type"] == "httpx2.ReadError"
 
@@ -526,7 +526,7 @@ def test_instrumentor_api_and_entry_point(telemetry: Telemetry) -> None:
         list(client(Server(sse(TEXT.read_bytes()))).messages.create(**ASK, stream=True))
     finally:
         AnthropicInstrumentor().uninstrument()
-    assert attrs(telemetry.one_span())["otel_responses.stream.outcome"] == "incomplete"
+    assert attributes(telemetry.one_span())["otel_responses.stream.outcome"] == "incomplete"
 
 
 # --- faults and secrets --------------------------------------------------------------------------
@@ -548,7 +548,7 @@ def test_a_fault_in_the_dialect_costs_telemetry_not_the_app(
     assert seen == bare
     assert sum(_faults.fault_counts().values()) > before
     span = telemetry.one_span()
-    assert attrs(span)["otel_responses.deltas.count"] == expected(body).deltas
+    assert attributes(span)["otel_responses.deltas.count"] == expected(body).deltas
 
 
 def test_planted_key_is_never_exported(telemetry: Telemetry) -> None:
@@ -573,7 +573,7 @@ def test_planted_key_is_never_exported(telemetry: Telemetry) -> None:
             client(before).messages.create(**ASK, stream=True)
     spans = telemetry.finished()
     assert len(spans) == 2
-    assert {attrs(s)["error.type"] for s in spans} == {"authentication_error"}
+    assert {attributes(s)["error.type"] for s in spans} == {"authentication_error"}
     exported = encode_spans(spans).SerializeToString()
     metrics = telemetry.metrics.get_metrics_data()
     exported += (metrics.to_json() if metrics is not None else "").encode()
@@ -603,7 +603,7 @@ def test_instrument_httpx_recognises_the_messages_endpoint(telemetry: Telemetry)
     http.post(f"{BASE_URL}/v1/messages/count_tokens", json=ASK)
     span = telemetry.one_span()
     assert_matches(span, expected(body))
-    assert attrs(span)["gen_ai.request.model"] == ASK["model"]
+    assert attributes(span)["gen_ai.request.model"] == ASK["model"]
 
 
 async def test_asyncio_cancelled_while_waiting_is_cancelled(instrumented: Telemetry) -> None:
@@ -637,7 +637,7 @@ async def test_asyncio_cancelled_while_waiting_is_cancelled(instrumented: Teleme
         await task
     assert len(got) == 2
     span = instrumented.one_span()
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == "cancelled"
     assert a["error.type"] == "asyncio.exceptions.CancelledError"
     assert "exception" not in event_names(span)

@@ -155,7 +155,7 @@ def both(
     return traced[0], traced[1], spans[0]
 
 
-def attrs(span: ReadableSpan) -> dict[str, Any]:
+def attributes(span: ReadableSpan) -> dict[str, Any]:
     return dict(span.attributes or {})
 
 
@@ -170,7 +170,7 @@ def test_every_transcript_through_the_sdk(path: Path, is_async: bool, telemetry:
     want = expected(body)
     items, error, span = both(telemetry, lambda: serve(body), is_async)
     assert error is None and len(items) == want.events
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == want.outcome
     assert a["gen_ai.response.finish_reasons"] == want.finish_reasons
     assert a.get("gen_ai.response.id") == want.response_id
@@ -194,7 +194,7 @@ def test_an_error_frame_mid_stream(is_async: bool, telemetry: Telemetry) -> None
     body = b"".join(frames) + b"data: " + json.dumps(error).encode() + b"\n\n"
     items, exc, span = both(telemetry, lambda: serve(body), is_async)
     assert len(items) == 3 and exc is not None and exc[0] is errors.ServerError
-    a = attrs(span)
+    a = attributes(span)
     assert (a["otel_responses.stream.outcome"], a["error.type"]) == ("error", "UNAVAILABLE")
     assert span.status.description == "The model is overloaded."
 
@@ -206,7 +206,7 @@ def test_a_429_with_quota_and_retry_info_retried_once(is_async: bool, telemetry:
 
     items, exc, span = both(telemetry, factory, is_async, attempts=2)
     assert items == [] and exc is not None and exc[0] is errors.ClientError
-    a = attrs(span)
+    a = attributes(span)
     assert (a["otel_responses.stream.outcome"], a["error.type"]) == ("error", "RESOURCE_EXHAUSTED")
     assert a["http.response.status_code"] == 429
     assert a["otel_responses.http.retry_count"] == 1
@@ -238,7 +238,7 @@ def test_a_retry_that_succeeds_is_visible(is_async: bool, telemetry: Telemetry) 
 
     items, exc, span = both(telemetry, factory, is_async, attempts=2)
     assert exc is None and len(items) == 1
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == "completed"
     assert a["otel_responses.http.retry_count"] == 1
     assert a["http.response.status_code"] == 200
@@ -256,7 +256,7 @@ def test_a_transport_error_mid_stream(is_async: bool, telemetry: Telemetry) -> N
 
     items, exc, span = both(telemetry, factory, is_async)
     assert exc is not None and exc[0] is httpx.ReadError and len(items) == 4
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == "transport_error"
     assert a["error.type"] == "httpx.ReadError"
 
@@ -271,7 +271,7 @@ def test_no_response_at_all(is_async: bool, telemetry: Telemetry) -> None:
 
     _, exc, span = both(telemetry, factory, is_async, attempts=2)
     assert exc is not None and exc[0] is httpx.ConnectError
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == "transport_error"
     assert a["error.type"] == "httpx.ConnectError"
     assert a["otel_responses.http.retry_count"] == 1  # both attempts recorded
@@ -293,7 +293,7 @@ def test_non_streamed_generate_content(is_async: bool, telemetry: Telemetry) -> 
     with_patch = _patched_consume(telemetry, factory, is_async)
     assert with_patch == plain and plain[1] is None
     (span,) = telemetry.finished()
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == "incomplete"
     assert a["gen_ai.request.stream"] is False
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (4, 2)
@@ -317,7 +317,7 @@ def test_cancelled_by_break_and_close(patched: Telemetry) -> None:
     assert not patched.finished()
     stream.close()  # type: ignore[attr-defined]  # a generator, typed as an Iterator
     (span,) = patched.finished()
-    assert attrs(span)["otel_responses.stream.outcome"] == "cancelled"
+    assert attributes(span)["otel_responses.stream.outcome"] == "cancelled"
 
 
 def test_cancelled_async_by_break_and_aclose(patched: Telemetry) -> None:
@@ -335,7 +335,7 @@ def test_cancelled_async_by_break_and_aclose(patched: Telemetry) -> None:
 
     asyncio.run(run())
     (span,) = patched.finished()
-    assert attrs(span)["otel_responses.stream.outcome"] == "cancelled"
+    assert attributes(span)["otel_responses.stream.outcome"] == "cancelled"
 
 
 def test_abandoned_when_dropped(patched: Telemetry) -> None:
@@ -345,7 +345,7 @@ def test_abandoned_when_dropped(patched: Telemetry) -> None:
     del stream
     gc.collect()
     (span,) = patched.finished()
-    assert attrs(span)["otel_responses.stream.outcome"] == "abandoned"
+    assert attributes(span)["otel_responses.stream.outcome"] == "abandoned"
 
 
 def test_no_read_ahead_and_no_context_leak(telemetry: Telemetry) -> None:
@@ -396,7 +396,7 @@ def test_vertex_ai_client(patched: Telemetry) -> None:
     items = list(c.models.generate_content_stream(model="gemini-2.5-flash", contents="x"))
     assert len(items) == 1 and seen
     (span,) = patched.finished()
-    a = attrs(span)
+    a = attributes(span)
     assert a["gen_ai.provider.name"] == "gcp.vertex_ai"
     assert a["gen_ai.request.model"] == "gemini-2.5-flash"
     assert a["otel_responses.stream.outcome"] == "completed"
@@ -415,7 +415,7 @@ def test_a_non_httpx_transport_is_read_from_the_sdks_frames(
     items = list(client(serve(body)).models.generate_content_stream(model="g", contents="x"))
     assert len(items) == want.events
     (span,) = patched.finished()
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == want.outcome
     assert a["otel_responses.events.count"] == want.events
     assert a["gen_ai.usage.reasoning.output_tokens"] == want.usage["thoughtsTokenCount"]  # type: ignore[index]
@@ -446,7 +446,7 @@ def test_the_api_key_appears_in_no_exported_byte(
     exported += caplog.text + "".join(capsys.readouterr())
     assert "AIza" in exported  # the masked form is there: the message was recorded
     assert KEY not in exported and KEY[4:] not in exported
-    assert attrs(span)["error.type"] == "INVALID_ARGUMENT"
+    assert attributes(span)["error.type"] == "INVALID_ARGUMENT"
 
 
 def test_instrument_patches_genai_and_uninstrument_restores(telemetry: Telemetry) -> None:
@@ -490,7 +490,7 @@ def test_instrument_httpx_recognises_gemini(telemetry: Telemetry) -> None:
         for _ in response.iter_bytes():
             pass
     (span,) = telemetry.finished()
-    a = attrs(span)
+    a = attributes(span)
     assert a["gen_ai.provider.name"] == "gcp.gemini"
     assert a["gen_ai.request.model"] == "gemini-3-flash-preview"
     assert a["otel_responses.stream.outcome"] == "completed"

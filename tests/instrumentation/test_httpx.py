@@ -19,7 +19,7 @@ from tests.support import (
     SEED,
     SlowSSEServer,
     Telemetry,
-    attrs,
+    attributes,
     events_of,
     exception_types,
     json_response,
@@ -72,7 +72,7 @@ def test_transport_error_mid_stream(
             seen += 1
     assert seen == 5
     span = only_span(instrumented)
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == "transport_error"
     assert a["error.type"].endswith(cause)
     assert a["otel_responses.request_id"] == "req_slow"
@@ -93,7 +93,7 @@ async def test_async_transport_error_mid_stream(
     with pytest.raises(openai.APIConnectionError):
         async for _ in stream:
             pass
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["otel_responses.stream.outcome"] == "transport_error"
     assert a["error.type"].endswith("RemoteProtocolError")
 
@@ -135,7 +135,7 @@ def test_instrument_httpx_bytes_identical(telemetry: Telemetry, how: str) -> Non
     spans = telemetry.finished()
     assert len(spans) == 2
     for span in spans:
-        a = attrs(span)
+        a = attributes(span)
         assert a["otel_responses.stream.outcome"] == "completed"
         assert a["gen_ai.request.model"] == "gpt-4o"
         assert a["otel_responses.deltas.count"] == 6
@@ -152,7 +152,7 @@ async def test_instrument_httpx_async(telemetry: Telemetry) -> None:
         read = b"".join([chunk async for chunk in r.aiter_bytes()])
     assert read == body
     span = only_span(telemetry)
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == "failed"  # the raw reader sees every byte
     assert a["error.type"] == "rate_limit_exceeded"
     assert trace.get_current_span() is trace.INVALID_SPAN
@@ -205,12 +205,12 @@ def test_instrument_httpx_error_and_non_streamed(telemetry: Telemetry) -> None:
         == "resp_j"
     )
     first, second = telemetry.finished()
-    assert attrs(first)["error.type"] == "rate_limit_exceeded"
-    assert attrs(first)["otel_responses.rate_limit.retry_after"] == 3.0
-    assert attrs(first)["otel_responses.stream.outcome"] == "error"
-    assert attrs(second)["otel_responses.stream.outcome"] == "completed"
-    assert attrs(second)["gen_ai.request.stream"] is False
-    assert attrs(second)["gen_ai.usage.output_tokens"] == 3
+    assert attributes(first)["error.type"] == "rate_limit_exceeded"
+    assert attributes(first)["otel_responses.rate_limit.retry_after"] == 3.0
+    assert attributes(first)["otel_responses.stream.outcome"] == "error"
+    assert attributes(second)["otel_responses.stream.outcome"] == "completed"
+    assert attributes(second)["gen_ai.request.stream"] is False
+    assert attributes(second)["gen_ai.usage.output_tokens"] == 3
 
 
 def test_instrument_httpx_dropped_and_closed(telemetry: Telemetry) -> None:
@@ -223,14 +223,14 @@ def test_instrument_httpx_dropped_and_closed(telemetry: Telemetry) -> None:
     raw = response.iter_raw()
     next(raw)
     response.close()
-    assert attrs(only_span(telemetry))["otel_responses.stream.outcome"] == "cancelled"
+    assert attributes(only_span(telemetry))["otel_responses.stream.outcome"] == "cancelled"
     telemetry.spans.clear()
     response = client.send(
         client.build_request("POST", "https://api.test/v1/responses"), stream=True
     )
     del response, raw
     gc.collect()
-    assert attrs(only_span(telemetry))["otel_responses.stream.outcome"] == "abandoned"
+    assert attributes(only_span(telemetry))["otel_responses.stream.outcome"] == "abandoned"
 
 
 def test_headers_are_passed_through(telemetry: Telemetry) -> None:
@@ -243,4 +243,4 @@ def test_headers_are_passed_through(telemetry: Telemetry) -> None:
     response = _post(client)
     assert response.headers.multi_items() == bare.headers.multi_items()
     assert response.content == bare.content
-    assert attrs(only_span(telemetry))["otel_responses.rate_limit.remaining_requests"] == 499
+    assert attributes(only_span(telemetry))["otel_responses.rate_limit.remaining_requests"] == 499

@@ -24,7 +24,7 @@ from tests.support import (
     Server,
     Telemetry,
     async_client,
-    attrs,
+    attributes,
     client,
     event_names,
     json_response,
@@ -86,7 +86,7 @@ async def test_failed_attempt_then_stream(
     assert len(seen) == 3 + len(LIFECYCLE) and seen[-1] == "response.completed"
     assert len(server.requests) == 2  # the SDK did retry
     span = only_span(instrumented)
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == "completed"
     assert span.status.status_code is StatusCode.UNSET
     assert "error.type" not in a
@@ -121,7 +121,7 @@ async def test_every_attempt_fails(instrumented: Telemetry, is_async: bool) -> N
     assert type(raised.value) is openai.APIConnectionError
     assert len(server.requests) == 3
     span = only_span(instrumented)
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == "transport_error"
     assert a["error.type"] == "openai.APIConnectionError"  # the call's failure, as the app saw it
     assert span.status.status_code is StatusCode.ERROR
@@ -147,7 +147,7 @@ async def test_every_attempt_times_out(instrumented: Telemetry, is_async: bool) 
     server = Server(raising(httpx.ConnectTimeout))
     with pytest.raises(openai.APITimeoutError):
         await _consume(server, is_async, max_retries=1)
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["otel_responses.stream.outcome"] == "transport_error"
     assert a["error.type"] == "openai.APITimeoutError"
     assert a["otel_responses.http.retry_count"] == 1
@@ -161,7 +161,7 @@ def test_429_then_no_response_is_a_transport_error(instrumented: Telemetry) -> N
     server = Server(json_response(429, RATE_LIMIT_429, fast), raising(httpx.ConnectError))
     with pytest.raises(openai.APIConnectionError):
         client(server, max_retries=1).responses.create(model="gpt-4o", input="x", stream=True)
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["otel_responses.stream.outcome"] == "transport_error"
     assert a["error.type"] == "openai.APIConnectionError"
     assert a["otel_responses.http.retry_count"] == 1
@@ -199,7 +199,7 @@ async def test_refused_on_loopback_with_default_http_client(
                 sclient.responses.create(model="gpt-4o", input="x", stream=True)
     cause = raised.value.__cause__
     assert cause is not None
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["otel_responses.stream.outcome"] == "transport_error"
     assert a["server.address"] == "127.0.0.1"
     assert a["otel_responses.http.retry_count"] == 2
@@ -223,7 +223,7 @@ async def test_cancelled_while_connecting_is_not_a_failed_attempt(instrumented: 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["otel_responses.stream.outcome"] == "cancelled"
     assert "otel_responses.http.retry_count" not in a  # no attempt was completed or failed
     assert attempts(instrumented) == []
@@ -237,7 +237,7 @@ def test_instrument_httpx_attempt_without_response(telemetry: Telemetry) -> None
     )
     with pytest.raises(httpx.ConnectError):
         http.post("https://api.test/v1/responses", json={"model": "gpt-4o", "stream": True})
-    a = attrs(only_span(telemetry))
+    a = attributes(only_span(telemetry))
     assert a["otel_responses.stream.outcome"] == "transport_error"
     assert a["error.type"] == "httpx.ConnectError"
     assert a["otel_responses.http.retry_count"] == 0
@@ -253,7 +253,7 @@ async def test_instrument_httpx_async_attempt_without_response(telemetry: Teleme
     )
     with pytest.raises(httpx.ReadTimeout):
         await http.post("https://api.test/v1/responses", json={"model": "gpt-4o", "stream": True})
-    a = attrs(only_span(telemetry))
+    a = attributes(only_span(telemetry))
     assert a["otel_responses.stream.outcome"] == "transport_error"
     assert attempts(telemetry) == [
         {"otel_responses.http.attempt_number": 1, "error.type": "httpx.ReadTimeout"}

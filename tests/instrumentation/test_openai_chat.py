@@ -35,7 +35,7 @@ from tests.support import (
     assert_abandoned_after_two_reads,
     assert_retried_then_completed,
     async_client,
-    attrs,
+    attributes,
     client,
     event_names,
     events_of,
@@ -177,7 +177,7 @@ def check_span(telemetry: Telemetry, want: TranscriptReading, how: str, raised: 
     so when the body came in one piece), that is the app's loop ending early: ``cancelled``,
     with the exception's class as ``error.type`` and the exception recorded."""
     span = only_span(telemetry)
-    a = attrs(span)
+    a = attributes(span)
     assert span.name == f"chat {MODEL}"
     ending = (a["otel_responses.stream.outcome"], a.get("error.type"))
     if raised is not None and not issubclass(raised[0], openai.APIError) and how != "whole":
@@ -286,7 +286,7 @@ async def test_non_streamed_create(instrumented: Telemetry, raw: bool) -> None:
     assert type(result) is openai.types.chat.ChatCompletion
     assert result.choices[0].message.content == "Hello!"
     span = only_span(instrumented)
-    a = attrs(span)
+    a = attributes(span)
     assert a["gen_ai.request.stream"] is False
     assert a["openai.api.type"] == "chat_completions"
     assert a["otel_responses.stream.outcome"] == "completed"
@@ -309,7 +309,7 @@ async def test_async_non_streamed_create(instrumented: Telemetry) -> None:
     api = async_client(server).chat.completions
     result = await api.create(model=MODEL, messages=MESSAGES)
     assert result.id == "chatcmpl-ns"
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["gen_ai.request.stream"] is False
     assert a["otel_responses.stream.outcome"] == "completed"
     assert a["gen_ai.response.finish_reasons"] == ("stop",)
@@ -329,7 +329,7 @@ def test_azure_deployment_path(instrumented: Telemetry) -> None:
     want = expected(AZURE.read_bytes())
     assert len(chunks) == want.events
     span = only_span(instrumented)
-    a = attrs(span)
+    a = attributes(span)
     assert span.name == "chat my-deploy"
     assert a["gen_ai.provider.name"] == "azure.ai.openai"
     assert a["server.address"] == "myres.openai.azure.com"
@@ -358,7 +358,7 @@ def test_provider_by_host(instrumented: Telemetry, base_url: str, provider: str)
             model=MODEL, messages=MESSAGES, stream=True
         )
     )
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["gen_ai.provider.name"] == provider
     assert a["otel_responses.stream.outcome"] == "completed"
     ((point_attrs, _),) = instrumented.points("otel_responses.streams")
@@ -381,7 +381,7 @@ def test_groq_rate_limit_headers_with_durations(instrumented: Telemetry) -> None
     with pytest.raises(openai.APIError) as raised:
         list(api.create(model="openai/gpt-oss-120b", messages=MESSAGES, stream=True))
     assert raised.value.message == "Tool choice is required, but model did not call a tool"
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["gen_ai.provider.name"] == "groq"
     assert a["error.type"] == "tool_use_failed"
     assert a["otel_responses.rate_limit.reset_requests"] == pytest.approx(179.56)
@@ -406,7 +406,7 @@ def test_same_http_errors_instrumented(telemetry: Telemetry, path: Path) -> None
     with instrumenting(telemetry):
         assert run() == bare
     span = only_span(telemetry)
-    a = attrs(span)
+    a = attributes(span)
     error = json.loads(recorded["body"])["error"]
     code = error.get("code")
     assert a["error.type"] == str(code if code is not None else error.get("type"))
@@ -463,7 +463,7 @@ def test_break_and_close_is_cancelled(instrumented: Telemetry) -> None:
     assert instrumented.finished() == ()  # the app still holds the stream
     stream.close()
     span = only_span(instrumented)
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == "cancelled"
     assert span.status.status_code is StatusCode.ERROR
     assert exception_types(span) == []
@@ -474,7 +474,7 @@ def test_leaving_the_helper_early_is_cancelled(instrumented: Telemetry) -> None:
     server = Server(sse(N2.read_bytes()))
     with client(server).chat.completions.stream(model=MODEL, messages=MESSAGES) as stream:
         next(iter(stream))
-    assert attrs(only_span(instrumented))["otel_responses.stream.outcome"] == "cancelled"
+    assert attributes(only_span(instrumented))["otel_responses.stream.outcome"] == "cancelled"
 
 
 @pytest.mark.parametrize("entry", ["create", "raw", "helper"])
@@ -499,7 +499,7 @@ async def test_async_dropped_without_close_is_abandoned(instrumented: Telemetry)
     await stream.__anext__()
     del stream
     gc.collect()
-    assert attrs(only_span(instrumented))["otel_responses.stream.outcome"] == "abandoned"
+    assert attributes(only_span(instrumented))["otel_responses.stream.outcome"] == "abandoned"
 
 
 @pytest.mark.parametrize("legacy_httpx", [False, True], ids=["sdk-default-client", "httpx"])
@@ -526,7 +526,7 @@ def test_connection_dropped_mid_stream_is_transport_error(
         server.close()
     assert seen == 5
     span = only_span(instrumented)
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == "transport_error"
     assert a["error.type"].endswith("RemoteProtocolError")
     assert a["openai.api.type"] == "chat_completions"
@@ -566,7 +566,7 @@ def test_instrument_httpx_observes_a_chat_stream_byte_identically(
     spans = telemetry.finished()
     assert len(spans) == 2
     for span in spans:
-        a = attrs(span)
+        a = attributes(span)
         assert a["openai.api.type"] == "chat_completions"
         assert a["gen_ai.request.model"] == MODEL
         assert a["otel_responses.stream.outcome"] == "completed"

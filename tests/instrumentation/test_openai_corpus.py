@@ -16,7 +16,7 @@ from tests.support import (
     SSE_HEADERS,
     Telemetry,
     async_client,
-    attrs,
+    attributes,
     client,
     exception_view,
     instrumenting,
@@ -103,7 +103,7 @@ async def test_same_events_instrumented(telemetry: Telemetry, path: Path) -> Non
             assert _run_create(body, how) == expected, how
             span = only_span(telemetry)
             if how == "whole":  # the hook had every byte: same verdict as fed directly
-                a = attrs(span)
+                a = attributes(span)
                 assert (a["otel_responses.stream.outcome"], a.get("error.type")) == direct
             telemetry.spans.clear()
         assert _run_manager(body, "event") == bare_manager
@@ -126,7 +126,7 @@ def test_same_http_errors_instrumented(telemetry: Telemetry, path: Path) -> None
     bare = run()
     with instrumenting(telemetry):
         assert run() == bare
-    a = attrs(only_span(telemetry))
+    a = attributes(only_span(telemetry))
     code = (json.loads(recorded["body"]).get("error") or {}).get("code")
     assert a["error.type"] == (code or str(recorded["status"]))
     assert a["http.response.status_code"] == recorded["status"]

@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from otel_responses import OpenAIResponsesInstrumentor, instrument, uninstrument
 from otel_responses.instrumentation.package import _instruments
-from tests.support import Server, Telemetry, attrs, client, only_span, sse, text_stream
+from tests.support import Server, Telemetry, attributes, client, only_span, sse, text_stream
 
 PATCHED = [(SyncAPIClient, "request"), (SyncAPIClient, "_send_request"),
            (AsyncAPIClient, "request"), (AsyncAPIClient, "_send_request"),
@@ -65,7 +65,7 @@ def test_instrumentor_api_and_entry_point(telemetry: Telemetry) -> None:
     finally:
         instrumentor.uninstrument()
     assert not instrumentor.is_instrumented_by_opentelemetry
-    assert attrs(only_span(telemetry))["otel_responses.stream.outcome"] == "completed"
+    assert attributes(only_span(telemetry))["otel_responses.stream.outcome"] == "completed"
 
 
 def test_suppress_instrumentation(telemetry: Telemetry) -> None:
@@ -177,7 +177,7 @@ def test_thousand_streams_broken_off_and_dropped(telemetry: Telemetry) -> None:
             assert counting.ended == counting.started  # none left open
             spans = telemetry.finished()
             assert len(spans) == 1000
-            outcomes = {attrs(s)["otel_responses.stream.outcome"] for s in spans}
+            outcomes = {attributes(s)["otel_responses.stream.outcome"] for s in spans}
             assert outcomes == {"abandoned"}
             telemetry.spans.clear()
             del spans

@@ -19,7 +19,7 @@ from tests.support import (
     Server,
     Telemetry,
     async_client,
-    attrs,
+    attributes,
     client,
     event_names,
     events_of,
@@ -56,7 +56,7 @@ def _assert_resumed_request(request: httpx.Request, *, starting_after: int | Non
 
 def _assert_resumed_span(telemetry: Telemetry, *, events: int, deltas: int) -> dict[str, Any]:
     span = only_span(telemetry)
-    a = attrs(span)
+    a = attributes(span)
     assert span.name == "chat"
     assert "gen_ai.request.model" not in a
     assert a["gen_ai.response.model"] == MODEL
@@ -173,7 +173,7 @@ async def test_resumed_stream_broken_off_is_cancelled(
             break
         stream.close()
     span = only_span(instrumented)
-    a = attrs(span)
+    a = attributes(span)
     assert span.name == "chat"
     assert a["otel_responses.stream.outcome"] == "cancelled"
     assert a["error.type"] == "_OTHER"
@@ -200,7 +200,7 @@ async def test_resumed_stream_of_unknown_response_is_an_error(
         else:
             client(server).responses.retrieve("resp_gone", stream=True)
     span = only_span(instrumented)
-    a = attrs(span)
+    a = attributes(span)
     assert span.name == "chat"
     assert span.status.status_code is StatusCode.ERROR
     assert a["otel_responses.stream.outcome"] == "error"

@@ -30,7 +30,7 @@ from tests.support import (
     assert_error_span,
     assert_retried_then_completed,
     async_client,
-    attrs,
+    attributes,
     client,
     event_names,
     events_of,
@@ -61,7 +61,7 @@ def test_create_stream_completed(instrumented: Telemetry) -> None:
         assert trace.get_current_span() is app_span  # nothing leaked into the app's context
     assert texts == ["tok"] * 5
     span = only_span(instrumented)
-    a = attrs(span)
+    a = attributes(span)
     assert span.name == "chat gpt-4o"
     assert span.kind is trace.SpanKind.CLIENT
     assert span.parent is not None and span.parent.span_id == app_span.get_span_context().span_id
@@ -104,7 +104,7 @@ async def test_async_create_stream_completed(instrumented: Telemetry) -> None:
     assert type(stream) is openai.AsyncStream
     seen = [e.type async for e in stream]
     assert seen.count("response.output_text.delta") == 3
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["otel_responses.stream.outcome"] == "completed"
     assert a["otel_responses.deltas.count"] == 3
     assert trace.get_current_span() is trace.INVALID_SPAN
@@ -116,7 +116,7 @@ def test_stream_manager_final_response(instrumented: Telemetry) -> None:
         assert type(stream) is ResponseStream
         final = stream.until_done().get_final_response()
     assert final.status == "completed"
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["otel_responses.stream.outcome"] == "completed"
     assert a["gen_ai.response.id"] == final.id
     assert a["gen_ai.usage.output_tokens"] == final.usage.output_tokens  # type: ignore[union-attr]
@@ -127,7 +127,7 @@ async def test_async_stream_manager_final_response(instrumented: Telemetry) -> N
     async with async_client(server).responses.stream(model="gpt-4o-mini", input="hi") as stream:
         assert type(stream) is AsyncResponseStream
         final = await stream.get_final_response()
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["otel_responses.stream.outcome"] == "completed"
     assert a["gen_ai.response.id"] == final.id
 
@@ -137,7 +137,7 @@ def test_with_raw_response_stream(instrumented: Telemetry) -> None:
     raw = client(server).responses.with_raw_response.create(model="gpt-4o", input="hi", stream=True)
     assert raw.headers["x-request-id"] == "req_abc123"
     assert sum(1 for e in raw.parse() if e.type == "response.output_text.delta") == 4
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["otel_responses.stream.outcome"] == "completed"
     assert a["otel_responses.deltas.count"] == 4
 
@@ -149,7 +149,7 @@ def test_with_streaming_response_lines(instrumented: Telemetry) -> None:
     with api.create(model="gpt-4o", input="hi", stream=True) as resp:
         read = b"".join(resp.iter_bytes())
     assert read == body
-    assert attrs(only_span(instrumented))["otel_responses.stream.outcome"] == "completed"
+    assert attributes(only_span(instrumented))["otel_responses.stream.outcome"] == "completed"
 
 
 def _final_body() -> dict[str, Any]:
@@ -184,7 +184,7 @@ def test_non_streamed_create(instrumented: Telemetry, raw: bool) -> None:
     assert type(result) is openai.types.responses.Response
     assert result.id == "resp_ns"
     span = only_span(instrumented)
-    a = attrs(span)
+    a = attributes(span)
     assert a["gen_ai.request.stream"] is False
     assert a["otel_responses.stream.outcome"] == "completed"
     assert a["gen_ai.response.id"] == "resp_ns"
@@ -203,7 +203,7 @@ async def test_async_non_streamed_create(instrumented: Telemetry) -> None:
     server = Server(json_response(200, _final_body()))
     result = await async_client(server).responses.create(model="gpt-4o", input="hi")
     assert result.id == "resp_ns"
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["gen_ai.request.stream"] is False and a["otel_responses.stream.outcome"] == "completed"
 
 
@@ -259,7 +259,7 @@ async def test_seed_failed_bytes_already_received(instrumented: Telemetry, is_as
                 pass
     assert raised.value.message == "Foobar"
     span = only_span(instrumented)
-    a = attrs(span)
+    a = attributes(span)
     assert a["error.type"] == "rate_limit_exceeded"
     assert a["otel_responses.stream.outcome"] == "failed"
     assert a["otel_responses.rate_limit.window"] == "TPM"
@@ -279,7 +279,7 @@ def test_break_and_close_is_cancelled(instrumented: Telemetry) -> None:
     assert instrumented.finished() == ()  # still open: the app holds the stream
     stream.close()
     span = only_span(instrumented)
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == "cancelled"
     assert span.status.status_code is StatusCode.ERROR
     assert exception_types(span) == []
@@ -290,7 +290,7 @@ def test_leaving_stream_manager_early_is_cancelled(instrumented: Telemetry) -> N
     server = Server(sse(text_stream(20)))
     with client(server).responses.stream(model="gpt-4o", input="hi") as stream:
         next(iter(stream))
-    assert attrs(only_span(instrumented))["otel_responses.stream.outcome"] == "cancelled"
+    assert attributes(only_span(instrumented))["otel_responses.stream.outcome"] == "cancelled"
 
 
 @pytest.mark.parametrize("entry", ["create", "stream"])
@@ -309,8 +309,8 @@ def test_app_exception_in_loop_is_cancelled_and_recorded(
             if i == 2:
                 raise KeyError("boom")
     span = only_span(instrumented)
-    assert attrs(span)["otel_responses.stream.outcome"] == "cancelled"
-    assert attrs(span)["error.type"] == "KeyError"
+    assert attributes(span)["otel_responses.stream.outcome"] == "cancelled"
+    assert attributes(span)["error.type"] == "KeyError"
     assert exception_types(span) == ["KeyError"]
 
 
@@ -323,7 +323,7 @@ async def test_async_app_exception_in_loop(instrumented: Telemetry) -> None:
                 if e.type == "response.output_text.delta":
                     raise ValueError("stop")
     span = only_span(instrumented)
-    assert attrs(span)["otel_responses.stream.outcome"] == "cancelled"
+    assert attributes(span)["otel_responses.stream.outcome"] == "cancelled"
     assert exception_types(span) == ["ValueError"]
 
 
@@ -355,7 +355,7 @@ async def test_asyncio_cancelled_while_waiting_is_cancelled(instrumented: Teleme
     with pytest.raises(asyncio.CancelledError):
         await task
     span = only_span(instrumented)
-    a = attrs(span)
+    a = attributes(span)
     assert a["otel_responses.stream.outcome"] == "cancelled"
     assert a["error.type"] == "asyncio.exceptions.CancelledError"
     assert exception_types(span) == []  # cancellation is not an error the app made
@@ -381,7 +381,7 @@ async def test_async_dropped_without_close_is_abandoned(instrumented: Telemetry)
     await stream.__anext__()
     del stream
     gc.collect()
-    assert attrs(only_span(instrumented))["otel_responses.stream.outcome"] == "abandoned"
+    assert attributes(only_span(instrumented))["otel_responses.stream.outcome"] == "abandoned"
 
 
 # --- before the stream: HTTP errors and retries ------------------------------------------------
@@ -395,7 +395,7 @@ async def test_prestream_429(instrumented: Telemetry, is_async: bool) -> None:
             client(server).responses.create(model="gpt-4o", input="x", stream=True)
     assert raised.value.code == "rate_limit_exceeded"
     span = only_span(instrumented)
-    a = attrs(span)
+    a = attributes(span)
     assert a["error.type"] == "rate_limit_exceeded"
     assert a["otel_responses.stream.outcome"] == "error"
     assert a["http.response.status_code"] == 429
@@ -460,7 +460,7 @@ def test_prestream_http_errors(
     with pytest.raises(openai.APIStatusError) as raised:
         client(server).responses.create(model="gpt-4o", input="x", stream=True)
     assert raised.value.status_code == status
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["error.type"] == expected
     assert a["http.response.status_code"] == status
     assert a["otel_responses.stream.outcome"] == "error"
@@ -497,7 +497,7 @@ def test_retries_exhausted(instrumented: Telemetry) -> None:
     server = Server(json_response(429, RATE_LIMIT_429, fast))
     with pytest.raises(openai.RateLimitError):
         client(server, max_retries=1).responses.create(model="gpt-4o", input="x", stream=True)
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["otel_responses.http.retry_count"] == 1
     assert a["error.type"] == "rate_limit_exceeded"
 
@@ -508,7 +508,7 @@ def test_connection_error_before_stream(instrumented: Telemetry) -> None:
 
     with pytest.raises(openai.APIConnectionError):
         client(handler).responses.create(model="gpt-4o", input="x", stream=True)
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["otel_responses.stream.outcome"] == "transport_error"
     assert a["error.type"] == "openai.APIConnectionError"
 
@@ -517,7 +517,7 @@ def test_truncated_stream(instrumented: Telemetry) -> None:
     events = events_of(text_stream(3))
     server = Server(sse(b"".join(events[:-1])))
     assert len(list(client(server).responses.create(model="gpt-4o", input="x", stream=True))) == 10
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["otel_responses.stream.outcome"] == "truncated"
     assert a["gen_ai.response.finish_reasons"] == ("error",)
 
@@ -532,7 +532,7 @@ def test_request_body_model_and_azure(instrumented: Telemetry) -> None:
         max_retries=0,
     )
     list(az.responses.create(model="my-deploy", input="x", stream=True))
-    a = attrs(only_span(instrumented))
+    a = attributes(only_span(instrumented))
     assert a["gen_ai.request.model"] == "my-deploy"
     assert a["server.address"] == "myres.openai.azure.com"
     assert a["otel_responses.stream.outcome"] == "completed"
