@@ -477,18 +477,23 @@ class Exit:
         self.flushed, self.exited, self.stderr = flushed, exited, stderr
 
     def check_bound(self) -> None:
-        """configure()'s part ends within its deadline (exit bound less the teardown reserve);
-        the whole exit within the bound. Only teardown beyond the reserve — the interpreter's
-        own, measured in this very process from "flushed" to exit; more than the reserve only
-        when other processes load the 2 cores — is added to the bound."""
+        """configure()'s part ends within its deadline (exit bound less the teardown reserve),
+        give or take the scheduling tolerance; the whole exit within the bound. Added to the
+        bound: only what is not configure()'s to keep — teardown beyond the reserve (the
+        interpreter's own, measured in this very process from "flushed" to exit; more than the
+        reserve only when other processes load the 2 cores) and the late wake-up of its own
+        part that the first assertion accepted (a fraction of a millisecond on an idle machine:
+        the whole exit ≤ 2 s then, as documented)."""
         teardown = self.exited - self.flushed
         configure_part = EXIT_BOUND_S - TEARDOWN_RESERVE_S
         assert self.flushed <= configure_part + SCHEDULING_TOLERANCE_S, (
             f"configure()'s shutdown took {self.flushed:.2f}s after the work"
         )
-        bound = EXIT_BOUND_S + max(0.0, teardown - TEARDOWN_RESERVE_S)
-        assert self.exited <= bound + SCHEDULING_TOLERANCE_S * (bound > EXIT_BOUND_S), (
-            f"exit took {self.exited:.2f}s after the work (teardown {teardown:.2f}s)"
+        late = max(0.0, self.flushed - configure_part)
+        bound = EXIT_BOUND_S + max(0.0, teardown - TEARDOWN_RESERVE_S) + late
+        assert self.exited <= bound + SCHEDULING_TOLERANCE_S * (bound > EXIT_BOUND_S + late), (
+            f"exit took {self.exited:.2f}s after the work (teardown {teardown:.2f}s, "
+            f"configure()'s part {self.flushed:.4f}s)"
         )
 
 
