@@ -5,9 +5,10 @@ Run (from the repository root, in the project's virtualenv; valgrind must be ins
     python benchmarks/callgrind_hook.py [--dialect responses ...]
 
 ``callgrind_sdk.py`` gives the figure the budget is about (through the real SDK, against the bare
-SDK and the peers) but takes a quarter of an hour. This one takes a minute or two per dialect and
-isolates the hook: ``ResponseStreamHook(dialect=D).feed`` with one chunk per SSE frame, as the
-SDKs' transports deliver them, and real SDK providers with in-memory exporters behind it. Each
+SDK and the peers) but takes a quarter of an hour. This one takes two to three minutes per
+dialect and isolates the hook: ``ResponseStreamHook(dialect=D).feed`` with one chunk per SSE
+frame, as the SDKs' transports deliver them, and real SDK providers with in-memory exporters
+behind it. Each
 figure is the difference between two processes under ``valgrind --tool=callgrind
 --cache-sim=no`` with ``PYTHONHASHSEED=0`` that differ only in how much they feed, divided by that
 difference, so start-up and imports cancel out:

@@ -109,12 +109,12 @@ class Stream:
     """One stream's state. Implements the dialects' :class:`~otel_responses.dialects.Sink`."""
 
     def __init__(
-        self, observer: Observer, *, capturing: bool, max_chars: int, start_ns: int | None = None
+        self, observer: Observer, *, capturing: bool, max_chars: int, start_ns: int
     ) -> None:
         self.observer = observer
         self.capturing = capturing
-        self.start_ns = now_ns() if start_ns is None else start_ns
-        """When the call began, on :func:`now_ns`'s clock (default: now)."""
+        self.start_ns = start_ns
+        """When the call began, on :func:`now_ns`'s clock."""
         self.chunk_ns = self.start_ns
         """When the chunk being read arrived (set by the hook, one clock read per chunk)."""
         self.first_chunk_ns = 0

@@ -88,7 +88,7 @@ def new_hook(
     headers: Mapping[str, str],
     tracer_provider: trace.TracerProvider | None,
     meter_provider: metrics.MeterProvider | None,
-    start_time: int | None = None,
+    start_time: int,
 ) -> ResponseStreamHook:
     """The hook of one proxied call, its span a child of the caller's ``traceparent``.
 
@@ -187,6 +187,17 @@ class _Observer:
         self._opened = True
         if self.status < 400:
             self.hook.on_response(self.status, self.headers)
+
+    def cancel(self, exc: BaseException | None = None) -> None:
+        """The client went away (or the handler was cancelled): the call ends ``cancelled``,
+        with the response's status and headers recorded first."""
+        self.opened()
+        self.hook.cancel(exc)
+
+    def fail(self, exc: BaseException) -> None:
+        """The upstream broke off after its headers: the call ends ``transport_error``."""
+        self.opened()
+        self.hook.fail(exc)
 
     def chunk(self, data: bytes) -> None:
         self.opened()
@@ -431,13 +442,11 @@ class Proxy:
                     observer.opened()
         except asyncio.CancelledError:
             if observer is not None:
-                observer.opened()
-                observer.hook.cancel()
+                observer.cancel()
             raise
         except Exception as exc:  # the client went away before the headers
             if observer is not None:
-                observer.opened()
-                observer.hook.cancel(exc)
+                observer.cancel(exc)
             return response
         # With a Content-Length the client is done at the last byte, not at an end marker: the
         # hook sees that last chunk and ends just before it goes out, so a client holding the
@@ -448,13 +457,11 @@ class Proxy:
                 chunk = await content.readany()
             except asyncio.CancelledError:
                 if observer is not None:
-                    observer.opened()
-                    observer.hook.cancel()
+                    observer.cancel()
                 raise
             except Exception as exc:  # the upstream broke off after the headers
                 if observer is not None:
-                    observer.opened()
-                    observer.hook.fail(exc)
+                    observer.fail(exc)
                 log.warning("upstream read failed: %s", type(exc).__name__)
                 if request.transport is not None:
                     request.transport.abort()  # the client must see a broken body, not an end
@@ -470,12 +477,12 @@ class Proxy:
             try:
                 await response.write(chunk)
             except asyncio.CancelledError:
-                if hook is not None:
-                    hook.cancel()
+                if observer is not None:
+                    observer.cancel()
                 raise
             except Exception as exc:  # the client went away
-                if hook is not None:
-                    hook.cancel(exc)
+                if observer is not None:
+                    observer.cancel(exc)
                 return response
             if observer is not None and not last:
                 observer.chunk(chunk)  # after the bytes went out (the first: with the headers)

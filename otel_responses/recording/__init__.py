@@ -41,7 +41,7 @@ class Recorder:
         meter_provider: metrics.MeterProvider | None,
         capture: ContentCapture,
         metric_types: re.Pattern[str],
-        start_time: int | None = None,
+        start_time: int | None,
     ) -> None:
         self.metric_types = metric_types
         """Event types recorded by name on metrics (the dialect's)."""

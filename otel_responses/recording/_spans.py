@@ -88,7 +88,7 @@ class SpanRecorder:
         name: str,
         attributes: dict[str, Any],
         counter: Any,
-        start_time: int | None = None,
+        start_time: int | None,
     ) -> None:
         self._counter = counter
         self._anomaly_events = 0

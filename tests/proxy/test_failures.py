@@ -4,6 +4,7 @@ down, silent or cut off. Each is one span with the outcome the README's table gi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Iterator
 
@@ -41,9 +42,12 @@ def _wait(condition: object, loop: Loop, timeout: float = 10.0) -> None:
     loop.run(asyncio.wait_for(poll(), timeout))
 
 
-def test_client_disconnect_cancels_span_and_upstream(
-    stack: Stack, loop: Loop, telemetry: Telemetry
-) -> None:
+@contextlib.contextmanager
+def _held_stream(
+    stack: Stack, loop: Loop, after: int
+) -> Iterator[tuple[asyncio.Event, httpx.Response]]:
+    """A streamed call through the proxy whose upstream stops, thinking, after ``after``
+    events (``held`` is set then); the client hangs up when the block ends."""
     held = loop.call(asyncio.Event)
     stack.fake.held = held
     with (
@@ -52,9 +56,16 @@ def test_client_disconnect_cancels_span_and_upstream(
             "POST",
             stack.url + "/v1/responses",
             content=BODY,
-            headers=_headers(**{"x-hold-after": "20"}),
+            headers=_headers(**{"x-hold-after": str(after)}),
         ) as response,
     ):
+        yield held, response
+
+
+def test_client_disconnect_cancels_span_and_upstream(
+    stack: Stack, loop: Loop, telemetry: Telemetry
+) -> None:
+    with _held_stream(stack, loop, 20) as (held, response):
         assert response.status_code == 200
         got = b""
         chunks = response.iter_raw()  # kept referenced: dropping it would close the response
@@ -151,17 +162,7 @@ def test_headers_do_not_wait_for_the_body(stack: Stack, loop: Loop, telemetry: T
     """The proxy holds the response headers back only to send them with body bytes already
     there: an upstream that answers and then thinks before its first event still gets its
     status and headers to the client at once."""
-    held = loop.call(asyncio.Event)
-    stack.fake.held = held
-    with (
-        httpx.Client(timeout=30) as client,
-        client.stream(
-            "POST",
-            stack.url + "/v1/responses",
-            content=BODY,
-            headers=_headers(**{"x-hold-after": "0"}),
-        ) as response,
-    ):
+    with _held_stream(stack, loop, 0) as (held, response):
         # the stream() call returns on the headers: no body byte was sent yet
         _wait(held.is_set, loop)
         assert response.status_code == 200

@@ -5,10 +5,14 @@ bytes through the proxy are the bytes of a direct call, requests reach the upstr
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 import httpx
 import pytest
 
+from otel_responses import ResponseStreamHook
+from otel_responses.proxy import _server
 from tests.conftest import Telemetry
 from tests.proxy.support import SECRET, Stack
 
@@ -49,12 +53,33 @@ def test_stream_bytes_identical_and_one_completed_span(stack: Stack, telemetry: 
     assert attrs["server.port"] == stack.upstream_port
     assert spans[0].name == "chat gpt-4o"
     assert attrs["otel_responses.proxy.upstream"] == "default"
-    # the span covers the whole forwarded call, though the hook starts it after sending
-    span_start = spans[0].start_time
-    assert span_start is not None and span_start < stack.fake.seen[-1].received_ns
     # the upstream's name is on the stream's metric points too
     points = telemetry.points("gen_ai.client.operation.duration")
     assert [p["otel_responses.proxy.upstream"] for p, _ in points] == ["default"]
+
+
+def test_span_starts_when_forwarding_began_though_the_hook_is_made_later(
+    stack: Stack, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy sends the request, then makes the hook while the upstream works; the span is
+    dated back to the forwarding's start. A hook made 50 ms late shows it: the span still
+    starts before that, and before the request reached the upstream."""
+    made_at: list[int] = []
+    make = _server.new_hook
+
+    def late_hook(**kwargs: Any) -> ResponseStreamHook:
+        made_at.append(time.time_ns())
+        time.sleep(0.05)
+        return make(**kwargs)
+
+    monkeypatch.setattr(_server, "new_hook", late_hook)
+    assert _post(stack.url, "pydantic-ai__web_search_stream.sse").status_code == 200
+    (span,) = telemetry.finished()
+    assert span.start_time is not None and span.end_time is not None
+    assert span.start_time <= made_at[0]
+    assert span.start_time < stack.fake.seen[-1].received_ns
+    ((_, duration),) = telemetry.points("gen_ai.client.operation.duration")
+    assert duration.sum >= (made_at[0] + 50_000_000 - span.start_time) / 1e9
 
 
 def test_request_reaches_upstream_unchanged_but_hop_by_hop(stack: Stack) -> None:
