@@ -99,9 +99,11 @@ class ResponseStreamHook:
     nanoseconds since the epoch (``time.time_ns()``, as OpenTelemetry takes a span's start), for
     a hook made after the request went out — the proxy sends first and starts the span while the
     upstream works: the span, its duration and the time to the first chunk still count from
-    ``start_time``; by default they count from the hook's creation. An unknown dialect, or a
-    ``start_time`` that is not a past time, raises ``ValueError`` here, at construction — the
-    only errors the hook ever raises.
+    ``start_time``; by default they count from the hook's creation. ``max_line_bytes`` bounds
+    the SSE line the hook buffers (a longer one is dropped and counted as an
+    ``oversized_line`` anomaly). An unknown dialect, a ``start_time`` that is not a past time
+    or a ``max_line_bytes`` that is not positive raises ``ValueError`` here, at construction —
+    the only errors the hook ever raises.
 
     The span is never made current: the app's context is left exactly as it was.
     """
@@ -130,6 +132,8 @@ class ResponseStreamHook:
             if ago < 0:
                 raise ValueError(f"start_time must be a past time.time_ns(), got {start_time!r}")
             start_ns -= ago  # the monotonic clock's reading at start_time
+        if max_line_bytes <= 0:  # (checked before the span starts: no span is left open)
+            raise ValueError(f"max_line_bytes must be positive, got {max_line_bytes!r}")
         self._lock = threading.Lock()
         self._ended = False
         self.outcome: str | None = None
@@ -138,8 +142,6 @@ class ResponseStreamHook:
         """The ``error.type`` recorded at the end, if any."""
         self._model = model
         self._server_address = server_address
-        self._max_line_bytes = max_line_bytes
-        self._decoder: SSEDecoder | None = None
         capture = capture_content if capture_content is not None else ContentCapture()
         if capture_content is None:
             try:
@@ -181,6 +183,12 @@ class ResponseStreamHook:
         self._reader: Reader = (
             self.dialect.reader(self._stream) if chosen is not None else _Detecting(self)
         )
+        self._decoder = SSEDecoder(
+            self._reader.message,
+            max_line_bytes=max_line_bytes,
+            on_oversized=self._on_oversized,
+            on_error=self._event_fault,
+        )
 
     # --- identity ------------------------------------------------------------------------
     def _identity(self, dialect: Dialect) -> dict[str, Any]:
@@ -207,8 +215,7 @@ class ResponseStreamHook:
             self._span_name(settled), self._identity(settled), settled.metric_types
         )
         reader = self._reader = self.dialect.reader(self._stream)
-        if self._decoder is not None:
-            self._decoder.redirect(reader.message)
+        self._decoder.redirect(reader.message)
         return reader
 
     # --- input -----------------------------------------------------------------------------
@@ -259,17 +266,9 @@ class ResponseStreamHook:
     def feed(self, chunk: bytes) -> None:
         """Raw response-body bytes, in any chunking."""
         try:
-            decoder = self._decoder
-            if decoder is None:
-                decoder = self._decoder = SSEDecoder(
-                    self._reader.message,
-                    max_line_bytes=self._max_line_bytes,
-                    on_oversized=self._on_oversized,
-                    on_error=self._event_fault,
-                )
             # One clock read per chunk: the events in it arrived together.
             self._stream.chunk_ns = now_ns()
-            decoder.feed(chunk)
+            self._decoder.feed(chunk)
         except Exception as exc:
             self._fault("feed", exc)
 

@@ -115,3 +115,11 @@ def get_logger() -> Any:
     if structlog.is_configured():
         return structlog.get_logger(_STDLIB_NAME)
     return _fallback_logger
+
+
+def may_log(level: int) -> bool:
+    """Whether an event at ``level`` (a :mod:`logging` level) can reach a handler: a configured
+    structlog filters for itself; the standard library logger's level is read here, so that a
+    stream's events cost nothing while nothing would receive them (each would otherwise be
+    built, then dropped by ``filter_by_level``)."""
+    return structlog.is_configured() or _fallback.isEnabledFor(level)

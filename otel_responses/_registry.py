@@ -535,9 +535,10 @@ FINISH_REASON = _attr(
 )
 STREAMS = _metric(
     "otel_responses.streams",
-    Instrument.COUNTER,
+    Instrument.OBSERVABLE_COUNTER,
     "{stream}",
-    "Ended streams.",
+    "Ended streams (added when a stream ends; totals read at each export, so no exemplars: "
+    "the histograms carry them).",
     (*_ENDED, OUTCOME, FINISH_REASON),
     semconv=False,
 )

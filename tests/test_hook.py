@@ -88,6 +88,15 @@ def test_start_time_must_be_a_past_time(bad: Any) -> None:
         ResponseStreamHook(start_time=bad)
 
 
+def test_max_line_bytes_must_be_positive_and_no_span_is_left_open(telemetry: Telemetry) -> None:
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="max_line_bytes"):
+            ResponseStreamHook(max_line_bytes=bad, tracer_provider=telemetry.tracer_provider)
+    hook = ResponseStreamHook(max_line_bytes=1, tracer_provider=telemetry.tracer_provider)
+    hook.end()
+    assert len(telemetry.spans.get_finished_spans()) == 1  # only the valid hook's span
+
+
 @pytest.mark.parametrize(
     ("ending", "outcome", "error_type"),
     [

@@ -38,23 +38,6 @@ def _is_delta(event_type: str) -> bool:
     return found
 
 
-def _raw_sequence(data: bytes) -> int | None:
-    """The ``sequence_number`` read from raw JSON without parsing it. The key cannot match
-    inside a JSON string (its quotes would be escaped there), so the last occurrence is the
-    event's own field; its value ends at the next ``,`` or ``}``.
-
-    (``rpartition``/``partition`` rather than ``rfind``/``find``: on CPython 3.11 the latter
-    parse their arguments with a format string built per call, the dearest step here.)"""
-    _, key, tail = data.rpartition(_SEQ_KEY)
-    if not key:
-        return None
-    try:
-        seq = int(tail.partition(b",")[0].rstrip(b"} \t\r\n"))
-    except ValueError:
-        return None
-    return seq if seq >= 0 else None
-
-
 def _sequence(payload: Any) -> int | None:
     seq = field(payload, "sequence_number")
     return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None
@@ -138,15 +121,31 @@ class ResponsesReader:
             event_type = event_type[:MAX_TYPE_CHARS]
             delta = _is_delta(event_type)
         if delta:
+            # The sequence_number read from the raw JSON, not parsed: the key cannot match
+            # inside a JSON string (its quotes would be escaped there), so the last occurrence
+            # is the event's own field, and its value ends at the next "," or "}". (Inline: a
+            # call costs a twentieth of a delta's path. rpartition/partition rather than
+            # rfind/find: on CPython 3.11 these parse their arguments with a format string
+            # built per call, the dearest step here.)
+            _, key, tail = data.rpartition(_SEQ_KEY)
+            seq = None
+            if key:
+                try:
+                    seq = int(tail.partition(b",")[0].rstrip(b"} \t\r\n"))
+                except ValueError:
+                    pass
+                else:
+                    if seq < 0:
+                        seq = None
             if sink.capturing and event_type == _TEXT_DELTA:
                 payload = loads(data)
                 if isinstance(payload, dict):
-                    sink.delta(event_type, _sequence(payload), _delta_text(payload))
+                    sink.delta(event_type, seq, _delta_text(payload))
                 else:  # counted as the delta it names, its text lost: an anomaly
-                    sink.delta(event_type, _raw_sequence(data))
+                    sink.delta(event_type, seq)
                     sink.anomaly("undecodable", event_type)
             else:
-                sink.delta(event_type, _raw_sequence(data))
+                sink.delta(event_type, seq)
             return
         payload = loads(data)
         if isinstance(payload, dict):

@@ -28,12 +28,14 @@ AttributeKey = tuple[tuple[str, Any], ...]
 class CumulativeCounter:
     """A counter whose totals live in a dict and reach the SDK only when it collects.
 
-    A stream adds one point per event type it saw; through a synchronous counter that is one
-    SDK call (several µs, attribute validation and hashing) per type per stream. Here a stream's
-    counts are added in one call, a dict update each under one lock, and the SDK reads the
-    totals through an observable counter's callback once per export. The number of attribute
-    sets is capped at ``MAX_SERIES``; beyond it, adds fold into one set whose label (event type
-    or anomaly kind) is ``_OTHER``, so a hostile server cannot grow memory or cardinality
+    A stream adds one point per event type it saw, and one to the streams of its outcome;
+    through a synchronous counter each is one SDK call (about 20 µs, attribute validation and
+    hashing, measured with opentelemetry-sdk 1.45: a fifth of what a whole stream costs) per
+    stream. Here a stream's counts are added in one call, a dict update each under one lock,
+    and the SDK reads the totals through an observable counter's callback once per export. The
+    price: no exemplars on these counters (the histograms carry them). The number of attribute
+    sets is capped at ``MAX_SERIES``; beyond it, adds fold into one set whose label (event type,
+    anomaly kind, outcome) is ``_OTHER``, so a hostile server cannot grow memory or cardinality
     without bound.
     """
 
@@ -94,7 +96,7 @@ class Instruments:
         self.time_to_first_token = _histogram(meter, names.TIME_TO_FIRST_TOKEN_METRIC)
         self.retry_after = _histogram(meter, names.RATE_LIMIT_RETRY_AFTER)
         self.token_details = _histogram(meter, names.TOKEN_DETAILS)
-        self.streams = _counter(meter, names.STREAMS)
+        self.streams = CumulativeCounter(meter, names.STREAMS, names.OUTCOME)
         self.rate_limit_hits = _counter(meter, names.RATE_LIMIT_HITS)
         self.internal_errors = _counter(meter, names.INTERNAL_ERRORS)
         self.events = CumulativeCounter(meter, names.EVENTS, names.EVENT_TYPE)

@@ -2,7 +2,9 @@
 
 The metrics SDK is touched once per stream, never per delta: a stream's per-type counts and
 timings are aggregated by the stream core and recorded here in one pass, in the span's context so
-that histogram points carry exemplars linking to the trace.
+that histogram points carry exemplars linking to the trace. Counts (streams by outcome, events by
+type, anomalies) are added to in-process totals the SDK reads when it collects
+(:class:`~._instruments.CumulativeCounter`): an SDK call costs more than a whole stream's deltas.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ def _folded(counts: Mapping[str, int], metric_types: re.Pattern[str]) -> dict[st
         label = event_type if metric_types.fullmatch(event_type) else names.OTHER
         folded[label] = folded.get(label, 0) + count
     return folded
+
+
+def _key(attributes: Mapping[str, Any]) -> AttributeKey:
+    """An attribute set as a :class:`CumulativeCounter` key (a list-valued attribute of the
+    app's made hashable)."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in attributes.items()))
 
 
 def record_headroom(instruments: Instruments, facts: RateLimit, common: Mapping[str, Any]) -> None:
@@ -78,14 +86,12 @@ def record_stream(
     mean_gap = stream.time_per_output_chunk()
     if mean_gap is not None:
         instruments.time_per_output_chunk.record(mean_gap, ended, ctx)
-    ended_as = {**ended, names.OUTCOME: ending.outcome}
+    ended_as = dict(ended)  # (the SDK may hold on to the dicts it was given)
     if finish_reasons:
         reason = finish_reasons[0]
         ended_as[names.FINISH_REASON] = reason if _REASON.fullmatch(reason) else names.OTHER
-    instruments.streams.add(1, ended_as, ctx)
-    common_key: AttributeKey = tuple(
-        sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in common.items())
-    )  # (a list-valued attribute of the app's made hashable)
+    instruments.streams.add_counts(_key(ended_as), {ending.outcome: 1})
+    common_key = _key(common)
     instruments.events.add_counts(common_key, _folded(stream.counts, metric_types))
     if stream.anomalies:
         instruments.anomalies.add_counts(common_key, stream.anomalies)
