@@ -6,7 +6,8 @@ how the stream closed; it decides the outcome — one of :data:`OUTCOMES` — wi
 precedence for every dialect: what the stream said first (a terminal event, then an error event
 or an HTTP error), and only then how it was closed.
 
-Deltas are the hot path: a delta costs a counter in a small dict and a clock read; the SDK is not
+Deltas are the hot path: a delta costs a counter (of the run of deltas of one type, added to the
+per-type counts when the type changes) and the chunk's clock reading; the SDK is not
 touched until the stream ends, so cost and memory do not grow with the stream's length (per-type
 counts are capped at :data:`MAX_EVENT_TYPES` entries, captured text at its character bound).
 """
@@ -139,6 +140,8 @@ class Stream:
         self._max_chars = max_chars
         self.text: list[str] = []
         self.text_chars = 0
+        self._run_type: str | None = None
+        self._run = 0
 
     # --- the dialect's reports (Sink) ----------------------------------------------------
     def arrived(self) -> None:
@@ -148,7 +151,24 @@ class Stream:
             self.first_chunk_ns = self.chunk_ns
 
     def delta(self, event_type: str, sequence: int | None, text: str | None = None) -> None:
-        # The per-delta hot path: arrived(), _admit() and _output() inlined for the common case.
+        if (
+            event_type is self._run_type
+            and text is None
+            and self.terminal is None
+            and (sequence is None or sequence > self.last_seq)
+        ):
+            # The per-delta hot path: another delta of the type before it, in order, with no
+            # text to keep. It adds to a run that _flush() counts when a delta of another type
+            # arrives or the stream is decided; the counts are read only then. (``is``: types
+            # are interned by the SSE decoder and the dialects; an equal type that is not the
+            # same object only takes the path below.)
+            self._run += 1
+            self.last_delta_ns = self.chunk_ns
+            if sequence is not None:
+                self.last_seq = sequence
+            return
+        if self._run:
+            self._flush()
         self.n_events += 1
         now = self.chunk_ns
         if not self.first_chunk_ns:
@@ -164,11 +184,18 @@ class Stream:
             counts[event_type] = count + 1
         else:
             self._admit(event_type, None)
-        if self.first_delta_ns and text is None:
-            self.n_deltas += 1
-            self.last_delta_ns = now
-            return
         self._output(text)
+        # (A type counted as _OTHER, past MAX_EVENT_TYPES, starts no run.)
+        self._run_type = event_type if event_type in counts else None
+
+    def _flush(self) -> None:
+        """Count the run of deltas :meth:`delta` took on its hot path."""
+        run = self._run
+        self._run = 0
+        if self._run_type is not None:  # (always, when there is a run)
+            self.counts[self._run_type] += run
+        self.n_events += run
+        self.n_deltas += run
 
     def count(self, event_type: str) -> None:
         self.arrived()
@@ -282,6 +309,8 @@ class Stream:
         error), then how it was closed; ``error.type`` prefers the provider's code.
         """
         end_ns = now_ns()
+        if self._run:
+            self._flush()
         terminal = self.terminal
         terminal_error = terminal.error if terminal is not None else None
         errors = [e for e in (terminal_error, self.error_event, self.http_error) if e is not None]
