@@ -23,20 +23,23 @@ _SCHEMA_URL = Schemas.V1_41_1.value
 
 AttributeKey = tuple[tuple[str, Any], ...]
 """A metric attribute set as sorted ``(name, value)`` pairs: hashable, built once per stream."""
+_OVERFLOW: tuple[AttributeKey, str] = ((), names.OTHER)
 
 
 class CumulativeCounter:
     """A counter whose totals live in a dict and reach the SDK only when it collects.
 
     A stream adds one point per event type it saw, and one to the streams of its outcome;
-    through a synchronous counter each is one SDK call (about 20 µs, attribute validation and
-    hashing, measured with opentelemetry-sdk 1.45: a fifth of what a whole stream costs) per
-    stream. Here a stream's counts are added in one call, a dict update each under one lock,
+    through a synchronous counter each is one SDK call per stream (about 20 µs with
+    opentelemetry-sdk 1.45, for attribute validation and hashing: the cost of several delta
+    frames). Here a stream's counts are added in one call, a dict update each under one lock,
     and the SDK reads the totals through an observable counter's callback once per export. The
     price: no exemplars on these counters (the histograms carry them). The number of attribute
-    sets is capped at ``MAX_SERIES``; beyond it, adds fold into one set whose label (event type,
-    anomaly kind, outcome) is ``_OTHER``, so a hostile server cannot grow memory or cardinality
-    without bound.
+    sets is capped at ``MAX_SERIES``; beyond it, adds fold into the set of the same attributes
+    whose label (event type, anomaly kind, outcome) is ``_OTHER``, and past twice the cap (the
+    attributes themselves all new: response models, error codes a server made up) into one set
+    with no attribute but the label, ``_OTHER``; so a hostile server cannot grow memory or
+    cardinality without bound.
     """
 
     MAX_SERIES = 2048
@@ -56,6 +59,8 @@ class CumulativeCounter:
                 key = (common, value)
                 if key not in totals and len(totals) >= self.MAX_SERIES:
                     key = (common, names.OTHER)
+                    if key not in totals and len(totals) >= 2 * self.MAX_SERIES:
+                        key = _OVERFLOW  # attribute sets past every bound (server-minted)
                 totals[key] = totals.get(key, 0) + amount
 
     def _observe(self, options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:

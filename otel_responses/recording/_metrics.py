@@ -4,7 +4,7 @@ The metrics SDK is touched once per stream, never per delta: a stream's per-type
 timings are aggregated by the stream core and recorded here in one pass, in the span's context so
 that histogram points carry exemplars linking to the trace. Counts (streams by outcome, events by
 type, anomalies) are added to in-process totals the SDK reads when it collects
-(:class:`~._instruments.CumulativeCounter`): an SDK call costs more than a whole stream's deltas.
+(:class:`~._instruments.CumulativeCounter`): each SDK call costs as much as several deltas.
 """
 
 from __future__ import annotations

@@ -258,3 +258,23 @@ def test_event_counts_are_capped_in_series_and_keep_every_event(
         by_tenant[labels["app.tenant"]] = by_tenant.get(labels["app.tenant"], 0) + point.value
     assert by_tenant == {str(tenant): 4 for tenant in range(4)}
     assert {"_OTHER"} < {labels["otel_responses.event.type"] for labels, _ in points}
+
+
+def test_stream_counts_past_every_bound_fold_into_one_series(
+    telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that names a new model in every response makes a new attribute set each
+    stream; past twice the cap they all fold into one set, with no count lost."""
+    from otel_responses.recording._instruments import CumulativeCounter
+
+    monkeypatch.setattr(CumulativeCounter, "MAX_SERIES", 5)
+    for n in range(30):
+        hook = telemetry.hook()
+        minted = {**RESPONSE, "status": "completed", "model": f"minted-{n}"}
+        hook.feed(delta(1) + responses_event("response.completed", 2, response=minted))
+        hook.end()
+    points = telemetry.points("otel_responses.streams")
+    assert sum(point.value for _, point in points) == 30
+    assert len(points) == 2 * 5 + 1
+    folded = [(labels, point.value) for labels, point in points if len(labels) == 1]
+    assert folded == [({"otel_responses.stream.outcome": "_OTHER"}, 30 - 2 * 5)]
