@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -108,6 +108,13 @@ class ResponseStreamHook:
     The span is never made current: the app's context is left exactly as it was.
     """
 
+    feed: Callable[[bytes], None]
+    """Raw response-body bytes, in any chunking: ``hook.feed(chunk)``.
+
+    It is the SSE decoder's own ``feed`` (one call less per chunk on the hot path), which
+    reports whatever fails — a chunk that is not bytes, an event the dialect chokes on — as an
+    internal error and never raises."""
+
     def __init__(
         self,
         *,
@@ -189,6 +196,7 @@ class ResponseStreamHook:
             on_oversized=self._on_oversized,
             on_error=self._event_fault,
         )
+        self.feed = self._decoder.feed
 
     # --- identity ------------------------------------------------------------------------
     def _identity(self, dialect: Dialect) -> dict[str, Any]:
@@ -258,24 +266,13 @@ class ResponseStreamHook:
         """A whole (non-streamed) response object or dict: its id, model, usage and status
         stand in for the terminal event a stream would have sent."""
         try:
-            self._stream.chunk_ns = now_ns()
             self._reader.on_final(response)
         except Exception as exc:
             self._fault("on_final_response", exc)
 
-    def feed(self, chunk: bytes) -> None:
-        """Raw response-body bytes, in any chunking."""
-        try:
-            # One clock read per chunk: the events in it arrived together.
-            self._stream.chunk_ns = now_ns()
-            self._decoder.feed(chunk)
-        except Exception as exc:
-            self._fault("feed", exc)
-
     def on_event(self, event: Any) -> None:
         """One event: an SSE message (``.event``/``.data``), a dict, or an SDK event object."""
         try:
-            self._stream.chunk_ns = now_ns()
             data = getattr(event, "data", None)
             if isinstance(data, str) and hasattr(event, "event"):
                 self._on_message(getattr(event, "event", None) or "", data.encode())

@@ -46,8 +46,9 @@ MessageSink = Callable[[str, bytes], None]
 class SSEDecoder:
     """Feeds byte chunks, calls ``on_message`` for each complete event.
 
-    ``on_error`` receives an exception ``on_message`` raised, and decoding goes on with the next
-    event; without it the exception propagates out of :meth:`feed`.
+    ``on_error`` receives an exception ``on_message`` raised, or one decoding a chunk raised (a
+    chunk that is not ``bytes``), and decoding goes on with the next event or chunk; without it
+    the exception propagates out of :meth:`feed`. With it, :meth:`feed` never raises.
 
     ``on_oversized`` is called once for every line dropped for exceeding ``max_line_bytes``
     (and the event it belonged to is not dispatched). ``last_event_id`` and ``retry`` keep the
@@ -110,53 +111,57 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> None:
         """Decode one chunk; complete events are dispatched before this returns."""
-        if self._between and len(chunk) <= self._max_line:
-            # The per-event hot path: most servers send each frame in a chunk of its own,
-            # ``event: T`` (optional), ``data: D`` and a blank line. Such a chunk is dispatched
-            # here with no line loop (and _dispatch inlined: a call is a tenth of this path);
-            # any other is decoded by the general path below, which would dispatch it the same
-            # way. (No line of a chunk within the bound can be oversized. LF and CR are searched
-            # for as the ints ``10`` and ``13``, found without the TypeError CPython 3.11's
-            # bytes ``in`` raises and clears for a bytes needle; ``partition`` rather than
-            # ``split``, which compares byte by byte where ``partition`` runs memchr.)
-            lone_cr = 13 in chunk
-            if lone_cr:  # CRLF line ends (Gemini's), normalised as the general path does
-                chunk = chunk.replace(b"\r\n", b"\n")
-                lone_cr = 13 in chunk  # (a lone CR ends a line too: the general path's)
-            if chunk[-2:] != b"\n\n":
-                payload = b"\n"  # (not a whole frame)
-            elif chunk[:6] == b"data: ":
-                event = b""
-                payload = chunk[6:-2]
-            elif chunk[:7] == b"event: ":
-                head, _, payload = chunk.partition(b"\n")
-                event = head[7:]
-                payload = payload[6:-2] if payload[:6] == b"data: " else b"\n"
-            else:
-                payload = b"\n"
-            # Another line end (a second line or frame, or none): the general path.
-            if 10 not in payload and not lone_cr:
-                name = _TYPES.get(event)
-                if name is None:
-                    name = _type_name(event)
-                try:
-                    self._on_message(name, payload)
-                except Exception as exc:
-                    if self._on_error is None:
-                        raise
-                    self._on_error(exc)  # one bad event must not cost the rest
-                return
-            del payload  # (a chunk of many frames: its copy dropped before the general path)
-        self._general(chunk)
-        self._between = not (
-            self._pending
-            or self._data
-            or self._event
-            or self._skip_lf
-            or self._at_start
-            or self._discarding
-            or self._frame_broken
-        )
+        try:
+            if self._between and len(chunk) <= self._max_line:
+                # The per-event hot path: most servers send each frame in a chunk of its own,
+                # ``event: T`` (optional), ``data: D`` and a blank line. Such a chunk is
+                # dispatched here with no line loop (and _dispatch inlined: a call is a tenth of
+                # this path); any other is decoded by the general path below, which would
+                # dispatch it the same way. (No line of a chunk within the bound can be
+                # oversized. LF and CR are searched for as the ints ``10`` and ``13``, found
+                # without the TypeError CPython 3.11's bytes ``in`` raises and clears for a
+                # bytes needle; ``partition`` rather than ``split``, which compares byte by byte
+                # where ``partition`` runs memchr.)
+                lone_cr = 13 in chunk
+                if lone_cr:  # CRLF line ends (Gemini's), normalised as the general path does
+                    chunk = chunk.replace(b"\r\n", b"\n")
+                    lone_cr = 13 in chunk  # (a lone CR ends a line too: the general path's)
+                if chunk[-2:] != b"\n\n":
+                    payload = b"\n"  # (not a whole frame)
+                elif chunk[:6] == b"data: ":
+                    event = b""
+                    payload = chunk[6:-2]
+                elif chunk[:7] == b"event: ":
+                    head, _, payload = chunk.partition(b"\n")
+                    event = head[7:]
+                    payload = payload[6:-2] if payload[:6] == b"data: " else b"\n"
+                else:
+                    payload = b"\n"
+                # Another line end (a second line or frame, or none): the general path.
+                if 10 not in payload and not lone_cr:
+                    name = _TYPES.get(event)
+                    if name is None:
+                        name = _type_name(event)
+                    self._on_message(name, payload)  # (its failure: on_error, below)
+                    return
+                del payload  # (a chunk of many frames: its copy dropped before _general)
+            self._general(chunk)
+            self._between = not (
+                self._pending
+                or self._data
+                or self._event
+                or self._skip_lf
+                or self._at_start
+                or self._discarding
+                or self._frame_broken
+            )
+        except Exception as exc:
+            # on_message's failure on the hot path (the general path reports each event's
+            # own), or the decoder's (a chunk that is not bytes): reported, decoding goes on.
+            if self._on_error is None:
+                raise
+            self._between = False  # (the general path decides whether a frame was cut)
+            self._on_error(exc)
 
     def _dispatch(self, event: bytes, payload: bytes) -> None:
         name = _TYPES.get(event)

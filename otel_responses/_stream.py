@@ -7,7 +7,7 @@ precedence for every dialect: what the stream said first (a terminal event, then
 or an HTTP error), and only then how it was closed.
 
 Deltas are the hot path: a delta costs a counter (of the run of deltas of one type, added to the
-per-type counts when the type changes) and the chunk's clock reading; the SDK is not
+per-type counts when the type changes) and a clock reading; the SDK is not
 touched until the stream ends, so cost and memory do not grow with the stream's length (per-type
 counts are capped at :data:`MAX_EVENT_TYPES` entries, captured text at its character bound).
 """
@@ -116,8 +116,6 @@ class Stream:
         self.capturing = capturing
         self.start_ns = start_ns
         """When the call began, on :func:`now_ns`'s clock."""
-        self.chunk_ns = self.start_ns
-        """When the chunk being read arrived (set by the hook, one clock read per chunk)."""
         self.first_chunk_ns = 0
         self.first_delta_ns = 0
         self.last_delta_ns = 0
@@ -148,7 +146,7 @@ class Stream:
         """One more event arrived (counted before it is understood)."""
         self.n_events += 1
         if not self.first_chunk_ns:
-            self.first_chunk_ns = self.chunk_ns
+            self.first_chunk_ns = now_ns()
 
     def delta(self, event_type: str, sequence: int | None, text: str | None = None) -> None:
         if (
@@ -163,14 +161,14 @@ class Stream:
             # are interned by the SSE decoder and the dialects; an equal type that is not the
             # same object only takes the path below.)
             self._run += 1
-            self.last_delta_ns = self.chunk_ns
+            self.last_delta_ns = now_ns()
             if sequence is not None:
                 self.last_seq = sequence
             return
         if self._run:
             self._flush()
         self.n_events += 1
-        now = self.chunk_ns
+        now = now_ns()
         if not self.first_chunk_ns:
             self.first_chunk_ns = now
         if self.terminal is not None or (sequence is not None and sequence <= self.last_seq):
@@ -184,7 +182,7 @@ class Stream:
             counts[event_type] = count + 1
         else:
             self._admit(event_type, None)
-        self._output(text)
+        self._output(text, now)
         # (A type counted as _OTHER, past MAX_EVENT_TYPES, starts no run.)
         self._run_type = event_type if event_type in counts else None
 
@@ -213,7 +211,7 @@ class Stream:
             self.error_event = event.error
         self._note(event)
         if event.output:
-            self._output(event.text)
+            self._output(event.text, now_ns())
         if event.span_event:
             self.observer.lifecycle(event)
 
@@ -251,8 +249,7 @@ class Stream:
             counts[OTHER] = counts.get(OTHER, 0) + 1
         return True
 
-    def _output(self, text: str | None) -> None:
-        now = self.chunk_ns
+    def _output(self, text: str | None, now: int) -> None:
         self.n_deltas += 1
         self.last_delta_ns = now
         if not self.first_delta_ns:

@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from otel_responses import _stream
 from otel_responses._stream import MAX_EVENT_TYPES, OTHER, Stream
 from otel_responses.dialects._facts import Event, Kind
 
@@ -82,16 +84,25 @@ _STEP = st.one_of(
 
 
 def _run(steps: list[tuple[str, str, int | None, str | None]], capturing: bool) -> None:
+    with pytest.MonkeyPatch.context() as patch:  # (hypothesis runs take no function fixture)
+        now = [0]
+        patch.setattr(_stream, "now_ns", lambda: now[0])
+        _check(steps, capturing, now)
+
+
+def _check(
+    steps: list[tuple[str, str, int | None, str | None]], capturing: bool, now: list[int]
+) -> None:
     stream = Stream(_Quiet(), capturing=capturing, max_chars=100, start_ns=0)
     model = _Model()
-    for clock, (kind, event_type, seq, text) in enumerate(steps, start=1):
-        stream.chunk_ns = clock * 1000
+    for step, (kind, event_type, seq, text) in enumerate(steps, start=1):
+        now[0] = step * 1000  # the core's clock, read at each event
         if kind == "delta":
             seq = seq if seq is None or seq >= 0 else None  # (dialects pass no negative)
             stream.delta(event_type, seq, text)
             if model.admit(event_type, seq):
                 model.deltas += 1
-                model.delta_times.append(stream.chunk_ns)
+                model.delta_times.append(now[0])
         elif kind == "count":
             stream.count(event_type)
             model.admit(event_type, None)
