@@ -25,6 +25,7 @@ from typing import Any, Generic, NamedTuple, Protocol, cast
 import httpx
 import openai
 import pytest
+import structlog
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -164,6 +165,34 @@ class Telemetry(NamedTuple):
     def shutdown(self) -> None:
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown()
+
+
+@contextmanager
+def structlog_configured(*processors: Any) -> Iterator[None]:
+    """structlog configured as an app would (``processors``, and a logger that returns what it
+    is given), and put back as it was afterwards."""
+    saved = structlog.get_config()
+    was_configured = structlog.is_configured()
+    structlog.configure(processors=list(processors), logger_factory=structlog.ReturnLoggerFactory())
+    try:
+        yield
+    finally:
+        structlog.reset_defaults()
+        if was_configured:
+            structlog.configure(**saved)
+
+
+@contextmanager
+def captured_logs() -> Iterator[list[dict[str, Any]]]:
+    """structlog configured by the app, capturing every event dict that reaches the end."""
+    captured: list[dict[str, Any]] = []
+
+    def capture(logger: Any, method: str, event_dict: Any) -> str:
+        captured.append(dict(event_dict))
+        return ""
+
+    with structlog_configured(capture):
+        yield captured
 
 
 def new_telemetry(*, keep_spans: bool = True) -> Telemetry:

@@ -18,7 +18,7 @@ from otel_responses import _registry as names
 from otel_responses._logging import get_logger
 from otel_responses.recording import _logs
 
-from ..support import FIXTURES, Telemetry, text_stream
+from ..support import FIXTURES, Telemetry, captured_logs, text_stream
 
 FAILED = (FIXTURES / "seed__failed-rate-limit.sse").read_bytes()
 
@@ -91,21 +91,7 @@ def test_at_debug_every_event_carries_its_streams_ids(
 def test_a_configured_structlog_gets_every_event_whatever_the_stdlib_level(
     telemetry: Telemetry, caplog: pytest.LogCaptureFixture
 ) -> None:
-    saved = structlog.get_config()
-    was_configured = structlog.is_configured()
-    captured: list[dict[str, Any]] = []
-
-    def capture(logger: Any, method: str, event_dict: Any) -> str:
-        captured.append(dict(event_dict))
-        return ""
-
-    structlog.configure(processors=[capture], logger_factory=structlog.ReturnLoggerFactory())
-    try:
-        with caplog.at_level(logging.ERROR, logger="otel_responses"):
-            trace_id = _run(telemetry, FAILED)
-    finally:
-        structlog.reset_defaults()
-        if was_configured:
-            structlog.configure(**saved)
+    with captured_logs() as captured, caplog.at_level(logging.ERROR, logger="otel_responses"):
+        trace_id = _run(telemetry, FAILED)
     assert [e["event"] for e in captured] == [names.LOG_START, names.LOG_FAILURE, names.LOG_END]
     assert {e["trace_id"] for e in captured} == {trace_id}

@@ -22,7 +22,14 @@ from opentelemetry.sdk.trace import Tracer as SdkTracer
 
 from otel_responses import ResponseStreamHook, _faults
 from otel_responses import _registry as names
-from tests.support import FIXTURES, Telemetry, attributes, new_telemetry
+from tests.support import (
+    FIXTURES,
+    Telemetry,
+    attributes,
+    captured_logs,
+    new_telemetry,
+    structlog_configured,
+)
 
 SEED = (FIXTURES / "seed__failed-rate-limit.sse").read_bytes()
 TEXT = (FIXTURES / "otel-contrib__text_stream.sse").read_bytes()
@@ -51,19 +58,8 @@ def fresh_fault_log(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def logs() -> Iterator[list[dict[str, Any]]]:
     """structlog configured by the app, capturing every event dict that reaches the end."""
-    saved = structlog.get_config()
-    was_configured = structlog.is_configured()
-    captured: list[dict[str, Any]] = []
-
-    def capture(logger: Any, method: str, event_dict: Any) -> str:
-        captured.append(dict(event_dict))
-        return ""
-
-    structlog.configure(processors=[capture], logger_factory=structlog.ReturnLoggerFactory())
-    yield captured
-    structlog.reset_defaults()
-    if was_configured:
-        structlog.configure(**saved)
+    with captured_logs() as captured:
+        yield captured
 
 
 def app_events(
@@ -204,15 +200,8 @@ def test_every_counter_raising_including_internal_errors_is_still_logged(
 def test_logger_raising_on_every_call(
     telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    saved = structlog.get_config()
-    was_configured = structlog.is_configured()
-    structlog.configure(processors=[_raise], logger_factory=structlog.ReturnLoggerFactory())
-    try:
+    with structlog_configured(_raise):
         hooks = run_streams(telemetry, SEED)
-    finally:
-        structlog.reset_defaults()
-        if was_configured:
-            structlog.configure(**saved)
     spans = telemetry.spans.get_finished_spans()
     assert len(spans) == STREAMS
     assert all(h.outcome == "failed" for h in hooks)
@@ -245,14 +234,7 @@ def test_everything_raising_at_once(telemetry: Telemetry, monkeypatch: pytest.Mo
     _patch_methods(monkeypatch, sdk_instrument.Histogram, ["record"])
     _patch_methods(monkeypatch, sdk_instrument.Counter, ["add"])
     _patch_methods(monkeypatch, sdk_instrument.Gauge, ["set"])
-    saved = structlog.get_config()
-    was_configured = structlog.is_configured()
-    structlog.configure(processors=[_raise], logger_factory=structlog.ReturnLoggerFactory())
-    try:
+    with structlog_configured(_raise):
         for body in (SEED, TEXT):
             run_streams(telemetry, body)
-    finally:
-        structlog.reset_defaults()
-        if was_configured:
-            structlog.configure(**saved)
     assert len(telemetry.spans.get_finished_spans()) == 2 * STREAMS
