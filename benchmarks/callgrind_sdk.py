@@ -52,7 +52,9 @@ TOTALS = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
 
 
 # --- the measured process ---------------------------------------------------------------------
-def server(dialect: str, variants: list[str], deltas: int, out_dir: str, jobs: int) -> None:
+def server(
+    dialect: str, variants: list[str], deltas: int, out_dir: str, jobs: int, high: int
+) -> None:
     """Under callgrind: import and warm up the SDK once, then fork one child per (variant, K).
 
     A forked child inherits the parent's counts, so every child's total is the same start-up
@@ -76,7 +78,7 @@ def server(dialect: str, variants: list[str], deltas: int, out_dir: str, jobs: i
             done.append({"pid": pid, "variant": variant, "streams": streams, **json.load(fh)})
 
     for variant in [BARE, *variants]:
-        for streams in (1, 3):
+        for streams in (1, high):
             if len(pending) >= jobs:
                 reap()
             pid = os.fork()
@@ -118,14 +120,15 @@ def measure(dialect: str, variants: list[str], args: argparse.Namespace) -> dict
                f"--callgrind-out-file={out_dir}/callgrind.out.%p",
                sys.executable, os.path.abspath(__file__), "--server", "--dialect", dialect,
                "--variants", ",".join(variants), "--deltas", str(args.deltas),
-               "--out", out_dir, "--jobs", str(args.jobs)]  # fmt: skip
+               "--out", out_dir, "--jobs", str(args.jobs),
+               "--streams", str(args.streams)]  # fmt: skip
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         done = subprocess.run(cmd, capture_output=True, env=env)
         listing = os.path.join(out_dir, "children.json")
         if done.returncode != 0 or not os.path.exists(listing):
             tail = " / ".join(done.stderr.decode(errors="replace").strip().splitlines()[-3:])
             return {(dialect, v, k): {"error": f"run failed: {tail[:300]}"}
-                    for v in [BARE, *variants] for k in (1, 3)}  # fmt: skip
+                    for v in [BARE, *variants] for k in (1, args.streams)}  # fmt: skip
         with open(listing) as fh:
             children = json.load(fh)
         results: dict[Any, Any] = {}
@@ -151,22 +154,22 @@ def run_all(dialects: list[str], variants: dict[str, list[str]], args: argparse.
     return results
 
 
-def per_event(results: dict[Any, Any], dialect: str, variant: str, frames: int) -> Any:
+def per_event(results: dict[Any, Any], dialect: str, variant: str, frames: int, high: int) -> Any:
     """(instructions per event, spans per stream) or an error text."""
-    one, three = results[(dialect, variant, 1)], results[(dialect, variant, 3)]
-    for r in (one, three):
+    one, many = results[(dialect, variant, 1)], results[(dialect, variant, high)]
+    for r in (one, many):
         if "error" in r:
             return r["error"]
-    spans = (three["spans"] - one["spans"]) / 2
-    return (three["instructions"] - one["instructions"]) / (2 * frames), spans
+    spans = (many["spans"] - one["spans"]) / (high - 1)
+    return (many["instructions"] - one["instructions"]) / ((high - 1) * frames), spans
 
 
 def report(
-    runs: list[Any], dialects: list[str], variants: dict[str, list[str]], deltas: int
+    runs: list[Any], dialects: list[str], variants: dict[str, list[str]], deltas: int, high: int
 ) -> None:
     budget = 3.0
-    print(f"instructions per SSE frame (callgrind, PYTHONHASHSEED=0, (K=3 - K=1) / 2 streams), "
-          f"{deltas} deltas per stream, sync; {len(runs)} run(s)")  # fmt: skip
+    print(f"instructions per SSE frame (callgrind, PYTHONHASHSEED=0, (K={high} - K=1) / "
+          f"{high - 1} streams), {deltas} deltas per stream, sync; {len(runs)} run(s)")  # fmt: skip
     for dialect in dialects:
         case = CASES[dialect]
         frames = len(case.build(deltas))
@@ -175,11 +178,11 @@ def report(
         head = f"{'variant':<36}{labels}  {'spans/stream':>12}"
         print(head + ("  max diff" if len(runs) > 1 else ""))
         print("-" * (len(head) + (10 if len(runs) > 1 else 0)))
-        bares = [per_event(r, dialect, BARE, frames) for r in runs]
+        bares = [per_event(r, dialect, BARE, frames, high) for r in runs]
         for variant in [BARE, *variants[dialect]]:
             cells, values, spans = [], [], 0.0
             for run, bare in zip(runs, bares, strict=True):
-                got = per_event(run, dialect, variant, frames)
+                got = per_event(run, dialect, variant, frames, high)
                 if isinstance(got, str) or isinstance(bare, str):
                     cells.append(f"{'error':>24}")
                     continue
@@ -273,6 +276,8 @@ def main() -> None:
                         help="dialect to measure (repeatable; default: all)")  # fmt: skip
     parser.add_argument("--only", help="one variant besides bare: otel-responses or a peer name")
     parser.add_argument("--deltas", type=int, default=300)
+    parser.add_argument("--streams", type=int, default=3,
+                        help="K of the larger child (the smaller consumes 1 stream)")  # fmt: skip
     parser.add_argument("--runs", type=int, default=1, help="measure everything this many times")
     parser.add_argument("--jobs", type=int, default=2, help="measured children at once")
     parser.add_argument("--no-install", action="store_true", help="do not pip-install peers")
@@ -280,10 +285,12 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile otel-responses instead")
     parser.add_argument("--top", type=int, default=15, help="functions shown by --profile")
     args = parser.parse_args()
+    if args.streams < 2:
+        parser.error("--streams must be at least 2")
     dialects = args.dialect or list(CASES)
     if args.server:
         names = [v for v in args.variants.split(",") if v]
-        server(dialects[0], names, args.deltas, args.out, args.jobs)
+        server(dialects[0], names, args.deltas, args.out, args.jobs, args.streams)
         return
     if args.profile:
         for dialect in dialects:
@@ -319,7 +326,7 @@ def main() -> None:
               f"children under callgrind, {args.jobs} at a time ...", flush=True)  # fmt: skip
         runs.append(run_all(dialects, variants, args))
     print()
-    report(runs, dialects, variants, args.deltas)
+    report(runs, dialects, variants, args.deltas, args.streams)
     if args.json:
         with open(args.json, "w") as fh:
             raw = [{"/".join(map(str, k)): v for k, v in run.items()} for run in runs]
