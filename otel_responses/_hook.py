@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -193,8 +194,11 @@ class ResponseStreamHook:
         self._decoder = SSEDecoder(
             self._reader.message,
             max_line_bytes=max_line_bytes,
-            on_oversized=self._on_oversized,
-            on_error=self._event_fault,
+            # Callables of the stream and the recorder, not of the hook: no reference cycle
+            # through the hook, so a stream's objects are freed when it is dropped, not at the
+            # collector's next pass.
+            on_oversized=partial(self._stream.anomaly, "oversized_line"),
+            on_error=self._recorder.fault_reporter("event"),
         )
         self.feed = self._decoder.feed
 
@@ -285,13 +289,7 @@ class ResponseStreamHook:
         try:
             self._reader.message(event_type, data)
         except Exception as exc:
-            self._event_fault(exc)
-
-    def _event_fault(self, exc: Exception) -> None:
-        self._fault("event", exc)
-
-    def _on_oversized(self) -> None:
-        self._stream.anomaly("oversized_line")
+            self._fault("event", exc)
 
     # --- endings ---------------------------------------------------------------------------
     @property
@@ -358,5 +356,4 @@ class ResponseStreamHook:
                 self._fault("end", fault2)
 
     def _fault(self, site: str, exc: BaseException) -> None:
-        instruments = self._recorder.instruments
-        _faults.report(site, exc, instruments.internal_errors if instruments else None)
+        self._recorder.fault(site, exc)

@@ -6,6 +6,7 @@ import gc
 import json
 import time
 import tracemalloc
+import weakref
 from types import SimpleNamespace
 from typing import Any
 
@@ -86,6 +87,27 @@ def test_start_time_dates_the_span_and_the_durations_back(telemetry: Telemetry) 
 def test_start_time_must_be_a_past_time(bad: Any) -> None:
     with pytest.raises(ValueError, match="start_time"):
         ResponseStreamHook(start_time=bad)
+
+
+@pytest.mark.parametrize("dialect", [None, "responses", "chat_completions"])
+def test_an_ended_stream_is_freed_without_the_collector(
+    telemetry: Telemetry, dialect: str | None
+) -> None:
+    """No reference cycle runs through a hook: dropping it frees the stream's objects at once,
+    not at the cyclic collector's next pass (which would hold every recent stream's span,
+    state and decoder until then, and cost the collector's time)."""
+    gc.collect()
+    gc.disable()
+    try:
+        hook = telemetry.hook(dialect=dialect)
+        hook.feed(frame(CREATED) + frame(_delta(1)) + b"data: [not json]\n\n")
+        hook.feed("not bytes")  # type: ignore[arg-type]  # a fault, reported
+        hook.end()
+        refs = [weakref.ref(o) for o in (hook, hook._stream, hook._recorder, hook._recorder.spans)]
+        del hook
+        assert [r() for r in refs] == [None] * len(refs)
+    finally:
+        gc.enable()
 
 
 def test_max_line_bytes_must_be_positive_and_no_span_is_left_open(telemetry: Telemetry) -> None:
