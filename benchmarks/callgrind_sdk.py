@@ -20,7 +20,8 @@ of a process's instructions under valgrind.) That is taken for the bare SDK and 
 per event and the percentage added over the bare SDK. ``--runs 2`` measures everything twice to
 show that the figures repeat. Where the cyclic collector's passes over the process's heap fall
 within two streams moves an instrumented figure by several thousand instructions per frame between
-runs; ``--streams 9`` averages that over eight streams and repeats within a few hundred (the
+runs; ``--streams 9`` averages that over eight streams, and the added figure repeats within about a
+thousand (the
 budget's figure is taken so).
 
 Budget (issue 8): otel-responses adds at most 3 % of the bare SDK's instructions per event, for

@@ -198,7 +198,7 @@ class ResponseStreamHook:
             # through the hook, so a stream's objects are freed when it is dropped, not at the
             # collector's next pass.
             on_oversized=partial(self._stream.anomaly, "oversized_line"),
-            on_error=self._recorder.fault_reporter("event"),
+            on_error=partial(self._recorder.fault, "event"),
         )
         self.feed = self._decoder.feed
 

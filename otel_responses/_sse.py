@@ -114,14 +114,14 @@ class SSEDecoder:
         try:
             if self._between and len(chunk) <= self._max_line:
                 # The per-event hot path: most servers send each frame in a chunk of its own,
-                # ``event: T`` (optional), ``data: D`` and a blank line. Such a chunk is
-                # dispatched here with no line loop (and _dispatch inlined: a call is a tenth of
-                # this path); any other is decoded by the general path below, which would
-                # dispatch it the same way. (No line of a chunk within the bound can be
-                # oversized. LF and CR are searched for as the ints ``10`` and ``13``, found
-                # without the TypeError CPython 3.11's bytes ``in`` raises and clears for a
-                # bytes needle; ``partition`` rather than ``split``, which compares byte by byte
-                # where ``partition`` runs memchr.)
+                # ``event: T`` (optional), ``data: D`` and a blank line. Such a chunk is dispatched
+                # here with no line loop (and _dispatch inlined: a Python call costs some hundreds
+                # of instructions); any other is decoded by the general path below, which would
+                # dispatch it the same way. (No line of a chunk within the bound can be oversized.
+                # LF and CR are searched for as the ints ``10`` and ``13``, found without the
+                # TypeError CPython 3.11's bytes ``in`` raises and clears for a bytes needle;
+                # ``partition`` rather than ``split``, which compares byte by byte where
+                # ``partition`` runs memchr.)
                 lone_cr = 13 in chunk
                 if lone_cr:  # CRLF line ends (Gemini's), normalised as the general path does
                     chunk = chunk.replace(b"\r\n", b"\n")

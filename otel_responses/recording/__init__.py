@@ -8,8 +8,7 @@ names it writes come from the registry, the values from the core's neutral state
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from functools import partial
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -72,10 +71,6 @@ class Recorder:
         """Report an internal fault at ``site``, counted on this stream's meter."""
         instruments = self.instruments
         _faults.report(site, exc, instruments.internal_errors if instruments else None)
-
-    def fault_reporter(self, site: str) -> Callable[[BaseException], None]:
-        """:meth:`fault` at ``site``, as a one-argument callback."""
-        return partial(self.fault, site)
 
     def retitle(
         self, span_name: str, attributes: Mapping[str, Any], metric_types: re.Pattern[str]
